@@ -90,7 +90,10 @@ pub struct UserConfig {
 
 impl std::fmt::Debug for UserConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserConfig").field("name", &self.name).field("password", &"[redacted]").finish()
+        f.debug_struct("UserConfig")
+            .field("name", &self.name)
+            .field("password", &"[redacted]")
+            .finish()
     }
 }
 
@@ -192,7 +195,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into(), danger_log_sensitive: false }
+        Self {
+            level: "info".into(),
+            danger_log_sensitive: false,
+        }
     }
 }
 
@@ -211,7 +217,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, problem: problem.into() }
+    ConfigError::Invalid {
+        key,
+        problem: problem.into(),
+    }
 }
 
 /// Everything the server needs per connection, swapped whole on reload.
@@ -232,9 +241,16 @@ impl NodeConfig {
     ///
     /// `generated` is the stored generated user, used when `auth.mode` is
     /// "password" and no users are configured; `own` are the node's addresses.
-    pub fn compile(&self, generated: Option<User>, own: Vec<IpAddr>) -> Result<Settings, ConfigError> {
+    pub fn compile(
+        &self,
+        generated: Option<User>,
+        own: Vec<IpAddr>,
+    ) -> Result<Settings, ConfigError> {
         if self.listen.is_empty() {
-            return Err(invalid("listen", "at least one address is needed, e.g. \"0.0.0.0:1080\""));
+            return Err(invalid(
+                "listen",
+                "at least one address is needed, e.g. \"0.0.0.0:1080\"",
+            ));
         }
         let l = &self.limits;
         for (key, d) in [
@@ -248,38 +264,53 @@ impl NodeConfig {
             }
         }
         if l.max_connections == 0 || l.max_connections > 1_000_000 {
-            return Err(invalid("limits.max_connections", "must be between 1 and 1000000"));
+            return Err(invalid(
+                "limits.max_connections",
+                "must be between 1 and 1000000",
+            ));
         }
         if l.max_connections_per_client == 0 {
-            return Err(invalid("limits.max_connections_per_client", "must be at least 1"));
+            return Err(invalid(
+                "limits.max_connections_per_client",
+                "must be at least 1",
+            ));
         }
-        if let Some(addr) = self.metrics.listen {
-            if !addr.ip().is_loopback() && !self.metrics.danger_allow_public {
-                return Err(invalid(
-                    "metrics.listen",
-                    format!("{addr} is not a loopback address; metrics are for the operator only (set metrics.danger_allow_public = true to override)"),
-                ));
-            }
+        if let Some(addr) = self.metrics.listen
+            && !addr.ip().is_loopback()
+            && !self.metrics.danger_allow_public
+        {
+            return Err(invalid(
+                "metrics.listen",
+                format!(
+                    "{addr} is not a loopback address; metrics are for the operator only (set metrics.danger_allow_public = true to override)"
+                ),
+            ));
         }
         if let Some(adv) = &self.advertise {
             parse_host_port(adv).map_err(|p| invalid("advertise", p))?;
         }
-        let auth = match self.auth.mode {
-            AuthMode::None => AuthPolicy::Open,
-            AuthMode::Password => {
-                let mut users = Vec::with_capacity(self.auth.users.len());
-                for u in &self.auth.users {
-                    users.push(User::new(&u.name, &u.password).map_err(|e| invalid("auth.users", format!("user {:?}: {e}", u.name)))?);
+        let auth =
+            match self.auth.mode {
+                AuthMode::None => AuthPolicy::Open,
+                AuthMode::Password => {
+                    let mut users = Vec::with_capacity(self.auth.users.len());
+                    for u in &self.auth.users {
+                        users.push(User::new(&u.name, &u.password).map_err(|e| {
+                            invalid("auth.users", format!("user {:?}: {e}", u.name))
+                        })?);
+                    }
+                    if users.is_empty() {
+                        users.extend(generated);
+                    }
+                    if users.is_empty() {
+                        return Err(invalid(
+                            "auth.users",
+                            "no users configured; add one, or set auth.mode = \"none\"",
+                        ));
+                    }
+                    AuthPolicy::Password(Arc::new(UserTable::new(users)))
                 }
-                if users.is_empty() {
-                    users.extend(generated);
-                }
-                if users.is_empty() {
-                    return Err(invalid("auth.users", "no users configured; add one, or set auth.mode = \"none\""));
-                }
-                AuthPolicy::Password(Arc::new(UserTable::new(users)))
-            }
-        };
+            };
         let p = &self.policy;
         let rules = PolicyRules {
             preset: p.preset,
@@ -290,7 +321,12 @@ impl NodeConfig {
             allow_clients: p.allow_clients.clone(),
             danger_allow_private_destinations: p.danger_allow_private_destinations,
         };
-        Ok(Settings { auth, policy: Arc::new(Policy::new(rules, own)), allow_udp: p.allow_udp, limits: self.limits.clone() })
+        Ok(Settings {
+            auth,
+            policy: Arc::new(Policy::new(rules, own)),
+            allow_udp: p.allow_udp,
+            limits: self.limits.clone(),
+        })
     }
 
     /// The host and port for share links: `advertise`, or the first listen address.
@@ -298,16 +334,27 @@ impl NodeConfig {
         if let Some(Ok((host, port))) = self.advertise.as_deref().map(parse_host_port) {
             return (host, port);
         }
-        let first = self.listen.first().copied().unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1080)));
+        let first = self
+            .listen
+            .first()
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1080)));
         (first.ip().to_string(), first.port())
     }
 }
 
 /// Splits `host:port` or `[v6]:port`.
 pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
-    let bad = || format!("{s:?} is not HOST:PORT (e.g. \"proxy.example.org:1080\" or \"[2001:db8::1]:1080\")");
+    let bad = || {
+        format!(
+            "{s:?} is not HOST:PORT (e.g. \"proxy.example.org:1080\" or \"[2001:db8::1]:1080\")"
+        )
+    };
     let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     let port: u16 = port.parse().map_err(|_| bad())?;
     if host.is_empty() || port == 0 || host.contains(|c: char| c.is_whitespace() || c == '/') {
         return Err(bad());
@@ -346,17 +393,41 @@ mod test {
     #[test]
     fn compile_checks_values_and_names_the_key() {
         let mut c = NodeConfig::default();
-        assert!(matches!(c.compile(None, vec![]), Err(ConfigError::Invalid { key: "auth.users", .. })));
+        assert!(matches!(
+            c.compile(None, vec![]),
+            Err(ConfigError::Invalid {
+                key: "auth.users",
+                ..
+            })
+        ));
         c.auth.mode = AuthMode::None;
         c.metrics.listen = Some("0.0.0.0:9180".parse().unwrap());
-        assert!(matches!(c.compile(None, vec![]), Err(ConfigError::Invalid { key: "metrics.listen", .. })));
+        assert!(matches!(
+            c.compile(None, vec![]),
+            Err(ConfigError::Invalid {
+                key: "metrics.listen",
+                ..
+            })
+        ));
         c.metrics.danger_allow_public = true;
         c.limits.idle_timeout = Duration::ZERO;
-        assert!(matches!(c.compile(None, vec![]), Err(ConfigError::Invalid { key: "limits.idle_timeout", .. })));
+        assert!(matches!(
+            c.compile(None, vec![]),
+            Err(ConfigError::Invalid {
+                key: "limits.idle_timeout",
+                ..
+            })
+        ));
         c.limits.idle_timeout = Duration::from_secs(1);
         assert!(c.compile(None, vec![]).is_ok());
         c.advertise = Some("nope".into());
-        assert!(matches!(c.compile(None, vec![]), Err(ConfigError::Invalid { key: "advertise", .. })));
+        assert!(matches!(
+            c.compile(None, vec![]),
+            Err(ConfigError::Invalid {
+                key: "advertise",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -364,18 +435,31 @@ mod test {
         let mut c = NodeConfig::default();
         let generated = User::new("gen", "pw").unwrap();
         let s = c.compile(Some(generated.clone()), vec![]).unwrap();
-        let AuthPolicy::Password(t) = s.auth else { panic!() };
+        let AuthPolicy::Password(t) = s.auth else {
+            panic!()
+        };
         assert_eq!(t.users()[0].name(), "gen");
-        c.auth.users = vec![UserConfig { name: "alice".into(), password: "pw".into() }];
-        let AuthPolicy::Password(t) = c.compile(Some(generated), vec![]).unwrap().auth else { panic!() };
+        c.auth.users = vec![UserConfig {
+            name: "alice".into(),
+            password: "pw".into(),
+        }];
+        let AuthPolicy::Password(t) = c.compile(Some(generated), vec![]).unwrap().auth else {
+            panic!()
+        };
         assert_eq!(t.users().len(), 1);
         assert_eq!(t.users()[0].name(), "alice");
     }
 
     #[test]
     fn host_port_forms() {
-        assert_eq!(parse_host_port("a.example:1080").unwrap(), ("a.example".into(), 1080));
-        assert_eq!(parse_host_port("[2001:db8::1]:443").unwrap(), ("2001:db8::1".into(), 443));
+        assert_eq!(
+            parse_host_port("a.example:1080").unwrap(),
+            ("a.example".into(), 1080)
+        );
+        assert_eq!(
+            parse_host_port("[2001:db8::1]:443").unwrap(),
+            ("2001:db8::1".into(), 443)
+        );
         assert!(parse_host_port("a.example").is_err());
         assert!(parse_host_port(":80").is_err());
         assert!(parse_host_port("a:0").is_err());

@@ -48,9 +48,10 @@ impl ConnectError {
     pub(crate) fn reply_code(&self) -> ReplyCode {
         match self {
             ConnectError::Policy(_) => ReplyCode::NOT_ALLOWED,
-            ConnectError::Resolve(_) | ConnectError::ResolveTimeout | ConnectError::NoAddress | ConnectError::Timeout => {
-                ReplyCode::HOST_UNREACHABLE
-            }
+            ConnectError::Resolve(_)
+            | ConnectError::ResolveTimeout
+            | ConnectError::NoAddress
+            | ConnectError::Timeout => ReplyCode::HOST_UNREACHABLE,
             ConnectError::Io(e) => match e.kind() {
                 io::ErrorKind::ConnectionRefused => ReplyCode::CONNECTION_REFUSED,
                 io::ErrorKind::NetworkUnreachable => ReplyCode::NETWORK_UNREACHABLE,
@@ -85,28 +86,54 @@ pub(crate) struct Resolver {
 
 impl Resolver {
     pub(crate) fn new(concurrent: usize) -> Self {
-        Self { permits: Semaphore::new(concurrent) }
+        Self {
+            permits: Semaphore::new(concurrent),
+        }
     }
 
     /// The addresses of `address` (an IP is returned as is), within `limit`.
-    pub(crate) async fn resolve(&self, address: &Address, limit: Duration) -> Result<Vec<SocketAddr>, ConnectError> {
+    pub(crate) async fn resolve(
+        &self,
+        address: &Address,
+        limit: Duration,
+    ) -> Result<Vec<SocketAddr>, ConnectError> {
         let (name, port) = match address {
             Address::Ip(sa) => return Ok(vec![*sa]),
             Address::Domain(name, port) => (name.as_str(), *port),
         };
         let lookup = async {
-            let _permit = self.permits.acquire().await.map_err(|_| ConnectError::ResolveTimeout)?;
-            tokio::net::lookup_host((name, port)).await.map_err(ConnectError::Resolve)
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|_| ConnectError::ResolveTimeout)?;
+            tokio::net::lookup_host((name, port))
+                .await
+                .map_err(ConnectError::Resolve)
         };
-        let addrs: Vec<SocketAddr> = timeout(limit, lookup).await.map_err(|_| ConnectError::ResolveTimeout)??.collect();
-        if addrs.is_empty() { Err(ConnectError::NoAddress) } else { Ok(addrs) }
+        let addrs: Vec<SocketAddr> = timeout(limit, lookup)
+            .await
+            .map_err(|_| ConnectError::ResolveTimeout)??
+            .collect();
+        if addrs.is_empty() {
+            Err(ConnectError::NoAddress)
+        } else {
+            Ok(addrs)
+        }
     }
 }
 
 /// Opens a connection to `address` within the configured timeouts and policy.
-pub(crate) async fn open(node: &Node, address: &Address, settings: &Settings) -> Result<TcpStream, ConnectError> {
+pub(crate) async fn open(
+    node: &Node,
+    address: &Address,
+    settings: &Settings,
+) -> Result<TcpStream, ConnectError> {
     let limits = &settings.limits;
-    let resolved = node.resolver().resolve(address, limits.resolve_timeout).await?;
+    let resolved = node
+        .resolver()
+        .resolve(address, limits.resolve_timeout)
+        .await?;
     let mut refusal = None;
     let allowed: Vec<SocketAddr> = resolved
         .into_iter()
@@ -135,7 +162,12 @@ pub(crate) async fn open(node: &Node, address: &Address, settings: &Settings) ->
 }
 
 /// Serves one CONNECT request to its end.
-pub(crate) async fn serve(node: &Node, mut client: TcpStream, accepted: Accepted, settings: Arc<crate::Settings>) {
+pub(crate) async fn serve(
+    node: &Node,
+    mut client: TcpStream,
+    accepted: Accepted,
+    settings: Arc<crate::Settings>,
+) {
     let metrics = node.metrics();
     let dest = Sensitive(&accepted.request.address);
     let mut target = match open(node, &accepted.request.address, &settings).await {
@@ -144,26 +176,48 @@ pub(crate) async fn serve(node: &Node, mut client: TcpStream, accepted: Accepted
             match &e {
                 ConnectError::Policy(r) => metrics.refusal(r.label()),
                 other => {
-                    metrics.connect_failures.get_or_create(&crate::metrics::Reason { reason: other.label() }).inc();
+                    metrics
+                        .connect_failures
+                        .get_or_create(&crate::metrics::Reason {
+                            reason: other.label(),
+                        })
+                        .inc();
                 }
             }
             debug!(%dest, error = %e, "CONNECT failed");
-            let _ = client.write_all(&Reply::failure(e.reply_code()).to_bytes()).await;
+            let _ = client
+                .write_all(&Reply::failure(e.reply_code()).to_bytes())
+                .await;
             close_gracefully(&mut client).await;
             return;
         }
     };
     let _ = target.set_nodelay(true);
-    let bound = target.local_addr().map(Address::Ip).unwrap_or(Address::UNSPECIFIED);
-    if client.write_all(&Reply::success(bound).to_bytes()).await.is_err() {
+    let bound = target
+        .local_addr()
+        .map(Address::Ip)
+        .unwrap_or(Address::UNSPECIFIED);
+    if client
+        .write_all(&Reply::success(bound).to_bytes())
+        .await
+        .is_err()
+    {
         return;
     }
     if !accepted.rest.is_empty() {
         if target.write_all(&accepted.rest).await.is_err() {
             return;
         }
-        metrics.bytes_client_to_target.inc_by(accepted.rest.len() as u64);
+        metrics
+            .bytes_client_to_target
+            .inc_by(accepted.rest.len() as u64);
     }
-    let outcome = crate::relay::relay(&mut client, &mut target, settings.limits.idle_timeout, metrics).await;
+    let outcome = crate::relay::relay(
+        &mut client,
+        &mut target,
+        settings.limits.idle_timeout,
+        metrics,
+    )
+    .await;
     debug!(%dest, ?outcome, "relay ended");
 }

@@ -47,7 +47,10 @@ impl HandshakeError {
 /// Runs the handshake. On a protocol failure the prescribed reply is written and
 /// the stream closed gracefully before the error is returned. Timeouts are the
 /// caller's.
-pub(crate) async fn run(stream: &mut TcpStream, auth: AuthPolicy) -> Result<Accepted, HandshakeError> {
+pub(crate) async fn run(
+    stream: &mut TcpStream,
+    auth: AuthPolicy,
+) -> Result<Accepted, HandshakeError> {
     let mut hs = ServerHandshake::new(auth);
     loop {
         match hs.step() {

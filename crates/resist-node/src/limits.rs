@@ -25,30 +25,46 @@ impl ClientCounts {
     /// Takes a slot for a client at `ip` if it holds fewer than `max`.
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
         let key = client_key(ip);
-        let mut counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let n = counts.entry(key).or_insert(0);
         if *n >= max {
             return None;
         }
         *n += 1;
-        Some(ClientSlot { counts: Arc::clone(self), key })
+        Some(ClientSlot {
+            counts: Arc::clone(self),
+            key,
+        })
     }
 
     /// Connections held by the client at `ip`.
     pub fn held(&self, ip: IpAddr) -> usize {
-        let counts = self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         counts.get(&client_key(ip)).copied().unwrap_or(0)
     }
 
     /// Distinct clients holding connections.
     pub fn clients(&self) -> usize {
-        self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
     }
 }
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
-        let mut counts = self.counts.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = self
+            .counts
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(n) = counts.get_mut(&self.key) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -92,11 +108,27 @@ mod test {
     #[test]
     fn ipv6_counts_per_64_and_mapped_v4_as_v4() {
         let counts = Arc::new(ClientCounts::default());
-        let _x = counts.try_acquire("2001:db8:1:2::1".parse().unwrap(), 1).unwrap();
-        assert!(counts.try_acquire("2001:db8:1:2:ffff::9".parse().unwrap(), 1).is_none());
-        assert!(counts.try_acquire("2001:db8:1:3::1".parse().unwrap(), 1).is_some());
-        let _v4 = counts.try_acquire("::ffff:192.0.2.1".parse().unwrap(), 1).unwrap();
-        assert!(counts.try_acquire("192.0.2.1".parse().unwrap(), 1).is_none());
+        let _x = counts
+            .try_acquire("2001:db8:1:2::1".parse().unwrap(), 1)
+            .unwrap();
+        assert!(
+            counts
+                .try_acquire("2001:db8:1:2:ffff::9".parse().unwrap(), 1)
+                .is_none()
+        );
+        assert!(
+            counts
+                .try_acquire("2001:db8:1:3::1".parse().unwrap(), 1)
+                .is_some()
+        );
+        let _v4 = counts
+            .try_acquire("::ffff:192.0.2.1".parse().unwrap(), 1)
+            .unwrap();
+        assert!(
+            counts
+                .try_acquire("192.0.2.1".parse().unwrap(), 1)
+                .is_none()
+        );
         drop(_x);
         assert_eq!(counts.clients(), 1);
     }

@@ -87,18 +87,62 @@ impl Metrics {
         let udp_dropped = Family::default();
         let accept_errors = Family::default();
         let reloads = Family::default();
-        registry.register("connections_active", "Connections open now", connections_active.clone());
-        registry.register("connections_accepted", "Connections admitted", connections_accepted.clone());
-        registry.register("handshakes", "SOCKS5 handshakes by outcome", handshakes.clone());
-        registry.register("refusals", "Refused connections and requests by reason", refusals.clone());
-        registry.register("connect_failures", "Failed connections to destinations by reason", connect_failures.clone());
+        registry.register(
+            "connections_active",
+            "Connections open now",
+            connections_active.clone(),
+        );
+        registry.register(
+            "connections_accepted",
+            "Connections admitted",
+            connections_accepted.clone(),
+        );
+        registry.register(
+            "handshakes",
+            "SOCKS5 handshakes by outcome",
+            handshakes.clone(),
+        );
+        registry.register(
+            "refusals",
+            "Refused connections and requests by reason",
+            refusals.clone(),
+        );
+        registry.register(
+            "connect_failures",
+            "Failed connections to destinations by reason",
+            connect_failures.clone(),
+        );
         registry.register("bytes", "Bytes relayed by direction", bytes.clone());
-        registry.register("udp_datagrams", "UDP datagrams relayed by direction", udp_datagrams.clone());
-        registry.register("udp_dropped", "UDP datagrams dropped by reason", udp_dropped.clone());
-        registry.register("accept_errors", "accept(2) errors by kind", accept_errors.clone());
-        registry.register("reloads", "Configuration reloads by outcome", reloads.clone());
-        let bytes_client_to_target = bytes.get_or_create(&Direction { direction: "client_to_target" }).clone();
-        let bytes_target_to_client = bytes.get_or_create(&Direction { direction: "target_to_client" }).clone();
+        registry.register(
+            "udp_datagrams",
+            "UDP datagrams relayed by direction",
+            udp_datagrams.clone(),
+        );
+        registry.register(
+            "udp_dropped",
+            "UDP datagrams dropped by reason",
+            udp_dropped.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "accept(2) errors by kind",
+            accept_errors.clone(),
+        );
+        registry.register(
+            "reloads",
+            "Configuration reloads by outcome",
+            reloads.clone(),
+        );
+        let bytes_client_to_target = bytes
+            .get_or_create(&Direction {
+                direction: "client_to_target",
+            })
+            .clone();
+        let bytes_target_to_client = bytes
+            .get_or_create(&Direction {
+                direction: "target_to_client",
+            })
+            .clone();
         Self {
             registry,
             connections_active,
@@ -151,13 +195,28 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     async fn render(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
-        ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.encode())
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            m.encode(),
+        )
     }
-    let app = Router::new().route("/metrics", get(render)).with_state(metrics);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let app = Router::new()
+        .route("/metrics", get(render))
+        .with_state(metrics);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Binds the metrics listener, with an error that says what to do.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for metrics on {addr}: {e}")))
+    TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen for metrics on {addr}: {e}"),
+        )
+    })
 }

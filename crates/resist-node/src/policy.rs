@@ -139,7 +139,12 @@ impl Policy {
     pub fn new(rules: PolicyRules, own: Vec<IpAddr>) -> Self {
         let preset = match rules.preset {
             Preset::Any => None,
-            Preset::Telegram => Some(TELEGRAM_RANGES.iter().filter_map(|r| r.parse().ok()).collect()),
+            Preset::Telegram => Some(
+                TELEGRAM_RANGES
+                    .iter()
+                    .filter_map(|r| r.parse().ok())
+                    .collect(),
+            ),
         };
         Self {
             preset,
@@ -163,7 +168,9 @@ impl Policy {
     pub fn check_destination(&self, dest: SocketAddr) -> Result<(), Refusal> {
         let ip = dest.ip().to_canonical();
         let port = dest.port();
-        if self.deny_ports.contains(&port) || !(self.allow_ports.is_empty() || self.allow_ports.contains(&port)) {
+        if self.deny_ports.contains(&port)
+            || !(self.allow_ports.is_empty() || self.allow_ports.contains(&port))
+        {
             return Err(Refusal::Port);
         }
         if self.deny.iter().any(|n| n.contains(&ip)) {
@@ -172,10 +179,10 @@ impl Policy {
         if self.allow.iter().any(|n| n.contains(&ip)) {
             return Ok(());
         }
-        if !self.danger_allow_private {
-            if let Some(kind) = special_range(ip) {
-                return Err(Refusal::SpecialRange(kind));
-            }
+        if !self.danger_allow_private
+            && let Some(kind) = special_range(ip)
+        {
+            return Err(Refusal::SpecialRange(kind));
         }
         if self.own.contains(&ip) {
             return Err(Refusal::OwnAddress);
@@ -191,10 +198,10 @@ impl Policy {
 /// (64:ff9b::/96) are judged by the IPv4 address they embed.
 pub fn special_range(ip: IpAddr) -> Option<&'static str> {
     let ip = ip.to_canonical();
-    if let IpAddr::V6(v6) = ip {
-        if let Some(v4) = nat64_embedded(v6) {
-            return special_range(IpAddr::V4(v4));
-        }
+    if let IpAddr::V6(v6) = ip
+        && let Some(v4) = nat64_embedded(v6)
+    {
+        return special_range(IpAddr::V4(v4));
     }
     SPECIAL_RANGES
         .iter()
@@ -205,7 +212,8 @@ pub fn special_range(ip: IpAddr) -> Option<&'static str> {
 /// The IPv4 address inside a well-known-prefix NAT64 address (RFC 6052).
 fn nat64_embedded(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = v6.segments();
-    (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0]).then(|| Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7])))
+    (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0])
+        .then(|| Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7])))
 }
 
 /// Whether any allow entry overlaps a special range (worth a warning at start).
@@ -214,7 +222,10 @@ pub fn allow_list_overlaps_special(allow: &[IpNet]) -> Vec<IpNet> {
         .iter()
         .filter(|net| {
             special_range(net.network()).is_some()
-                || SPECIAL_RANGES.iter().filter_map(|(r, _)| r.parse::<IpNet>().ok()).any(|s| net.contains(&s))
+                || SPECIAL_RANGES
+                    .iter()
+                    .filter_map(|(r, _)| r.parse::<IpNet>().ok())
+                    .any(|s| net.contains(&s))
         })
         .copied()
         .collect()
@@ -253,36 +264,67 @@ mod test {
             ("255.255.255.255:80", "reserved"),
             ("[64:ff9b::a9fe:a9fe]:80", "link-local"),
         ] {
-            assert_eq!(p.check_destination(sa(dest)), Err(Refusal::SpecialRange(kind)), "{dest}");
+            assert_eq!(
+                p.check_destination(sa(dest)),
+                Err(Refusal::SpecialRange(kind)),
+                "{dest}"
+            );
         }
-        assert_eq!(p.check_destination(sa("203.0.113.9:22")), Err(Refusal::OwnAddress));
+        assert_eq!(
+            p.check_destination(sa("203.0.113.9:22")),
+            Err(Refusal::OwnAddress)
+        );
         assert_eq!(p.check_destination(sa("8.8.8.8:53")), Ok(()));
         assert_eq!(p.check_destination(sa("[2606:4700::1111]:443")), Ok(()));
     }
 
     #[test]
     fn explicit_allow_and_danger_switch() {
-        let allow_lo = policy(PolicyRules { allow_destinations: vec!["127.0.0.1/32".parse().unwrap()], ..Default::default() });
+        let allow_lo = policy(PolicyRules {
+            allow_destinations: vec!["127.0.0.1/32".parse().unwrap()],
+            ..Default::default()
+        });
         assert_eq!(allow_lo.check_destination(sa("127.0.0.1:8080")), Ok(()));
         assert!(allow_lo.check_destination(sa("127.0.0.2:8080")).is_err());
-        let danger = policy(PolicyRules { danger_allow_private_destinations: true, ..Default::default() });
+        let danger = policy(PolicyRules {
+            danger_allow_private_destinations: true,
+            ..Default::default()
+        });
         assert_eq!(danger.check_destination(sa("10.0.0.1:80")), Ok(()));
-        assert_eq!(danger.check_destination(sa("203.0.113.9:80")), Err(Refusal::OwnAddress));
+        assert_eq!(
+            danger.check_destination(sa("203.0.113.9:80")),
+            Err(Refusal::OwnAddress)
+        );
     }
 
     #[test]
     fn deny_lists_and_ports_win() {
         let p = policy(PolicyRules {
             allow_destinations: vec!["127.0.0.0/8".parse().unwrap()],
-            deny_destinations: vec!["127.0.0.5/32".parse().unwrap(), "8.8.0.0/16".parse().unwrap()],
+            deny_destinations: vec![
+                "127.0.0.5/32".parse().unwrap(),
+                "8.8.0.0/16".parse().unwrap(),
+            ],
             deny_ports: vec![25],
             ..Default::default()
         });
-        assert_eq!(p.check_destination(sa("127.0.0.5:80")), Err(Refusal::DenyList));
-        assert_eq!(p.check_destination(sa("8.8.8.8:80")), Err(Refusal::DenyList));
+        assert_eq!(
+            p.check_destination(sa("127.0.0.5:80")),
+            Err(Refusal::DenyList)
+        );
+        assert_eq!(
+            p.check_destination(sa("8.8.8.8:80")),
+            Err(Refusal::DenyList)
+        );
         assert_eq!(p.check_destination(sa("127.0.0.1:25")), Err(Refusal::Port));
-        let only_443 = policy(PolicyRules { allow_ports: vec![443], ..Default::default() });
-        assert_eq!(only_443.check_destination(sa("1.1.1.1:80")), Err(Refusal::Port));
+        let only_443 = policy(PolicyRules {
+            allow_ports: vec![443],
+            ..Default::default()
+        });
+        assert_eq!(
+            only_443.check_destination(sa("1.1.1.1:80")),
+            Err(Refusal::Port)
+        );
         assert_eq!(only_443.check_destination(sa("1.1.1.1:443")), Ok(()));
     }
 
@@ -295,15 +337,31 @@ mod test {
         });
         assert_eq!(p.check_destination(sa("149.154.167.51:443")), Ok(()));
         assert_eq!(p.check_destination(sa("91.108.56.100:443")), Ok(()));
-        assert_eq!(p.check_destination(sa("[2001:b28:f23d:f001::a]:443")), Ok(()));
-        assert_eq!(p.check_destination(sa("198.51.100.7:9")), Ok(()), "canary added by the operator");
+        assert_eq!(
+            p.check_destination(sa("[2001:b28:f23d:f001::a]:443")),
+            Ok(())
+        );
+        assert_eq!(
+            p.check_destination(sa("198.51.100.7:9")),
+            Ok(()),
+            "canary added by the operator"
+        );
         assert_eq!(p.check_destination(sa("8.8.8.8:443")), Err(Refusal::Preset));
-        assert_eq!(TELEGRAM_RANGES.iter().filter(|r| r.parse::<IpNet>().is_ok()).count(), TELEGRAM_RANGES.len());
+        assert_eq!(
+            TELEGRAM_RANGES
+                .iter()
+                .filter(|r| r.parse::<IpNet>().is_ok())
+                .count(),
+            TELEGRAM_RANGES.len()
+        );
     }
 
     #[test]
     fn client_allowlist() {
-        let p = policy(PolicyRules { allow_clients: vec!["192.0.2.0/24".parse().unwrap()], ..Default::default() });
+        let p = policy(PolicyRules {
+            allow_clients: vec!["192.0.2.0/24".parse().unwrap()],
+            ..Default::default()
+        });
         assert!(p.client_allowed("192.0.2.44".parse().unwrap()));
         assert!(p.client_allowed("::ffff:192.0.2.44".parse().unwrap()));
         assert!(!p.client_allowed("198.51.100.1".parse().unwrap()));
@@ -312,7 +370,10 @@ mod test {
 
     #[test]
     fn overlap_warning() {
-        let nets: Vec<IpNet> = ["127.0.0.1/32", "8.8.8.0/24", "0.0.0.0/0"].iter().map(|s| s.parse().unwrap()).collect();
+        let nets: Vec<IpNet> = ["127.0.0.1/32", "8.8.8.0/24", "0.0.0.0/0"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         assert_eq!(allow_list_overlaps_special(&nets), vec![nets[0], nets[2]]);
     }
 }

@@ -36,7 +36,12 @@ pub enum RelayOutcome {
 }
 
 /// Relays between `client` and `target`.
-pub async fn relay(client: &mut TcpStream, target: &mut TcpStream, idle: Duration, metrics: &Metrics) -> RelayOutcome {
+pub async fn relay(
+    client: &mut TcpStream,
+    target: &mut TcpStream,
+    idle: Duration,
+    metrics: &Metrics,
+) -> RelayOutcome {
     let start = Instant::now();
     // Milliseconds since `start` of the last byte moved in either direction.
     let last_activity = AtomicU64::new(0);
@@ -44,8 +49,20 @@ pub async fn relay(client: &mut TcpStream, target: &mut TcpStream, idle: Duratio
     let (mut tr, mut tw) = target.split();
     let both = async {
         tokio::try_join!(
-            copy_half(&mut cr, &mut tw, &last_activity, start, &metrics.bytes_client_to_target),
-            copy_half(&mut tr, &mut cw, &last_activity, start, &metrics.bytes_target_to_client),
+            copy_half(
+                &mut cr,
+                &mut tw,
+                &last_activity,
+                start,
+                &metrics.bytes_client_to_target
+            ),
+            copy_half(
+                &mut tr,
+                &mut cw,
+                &last_activity,
+                start,
+                &metrics.bytes_target_to_client
+            ),
         )
     };
     let watchdog = async {
@@ -67,7 +84,13 @@ pub async fn relay(client: &mut TcpStream, target: &mut TcpStream, idle: Duratio
     }
 }
 
-async fn copy_half<R, W>(r: &mut R, w: &mut W, last_activity: &AtomicU64, start: Instant, counter: &Counter) -> io::Result<u64>
+async fn copy_half<R, W>(
+    r: &mut R,
+    w: &mut W,
+    last_activity: &AtomicU64,
+    start: Instant,
+    counter: &Counter,
+) -> io::Result<u64>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,

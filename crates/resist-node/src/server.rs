@@ -95,19 +95,31 @@ impl Node {
             self.capacity.forget_permits(old - new);
         }
         self.settings.store(Arc::new(settings));
-        self.metrics.reloads.get_or_create(&crate::metrics::Outcome { outcome: "ok" }).inc();
+        self.metrics
+            .reloads
+            .get_or_create(&crate::metrics::Outcome { outcome: "ok" })
+            .inc();
     }
 
     /// Serves SOCKS5 on `listeners` until `shutdown` completes, then stops
     /// accepting and lets open connections finish for up to the drain timeout.
-    pub async fn serve(self: Arc<Self>, listeners: Vec<TcpListener>, shutdown: impl Future<Output = ()>) {
+    pub async fn serve(
+        self: Arc<Self>,
+        listeners: Vec<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) {
         let tracker = TaskTracker::new();
         let stop = CancellationToken::new();
         let force = CancellationToken::new();
         let mut acceptors = JoinSet::new();
         for listener in listeners {
             let node = Arc::clone(&self);
-            acceptors.spawn(node.accept_loop(listener, tracker.clone(), stop.clone(), force.clone()));
+            acceptors.spawn(node.accept_loop(
+                listener,
+                tracker.clone(),
+                stop.clone(),
+                force.clone(),
+            ));
         }
         shutdown.await;
         stop.cancel();
@@ -115,16 +127,28 @@ impl Node {
         tracker.close();
         let drain = self.settings().limits.drain_timeout;
         if !tracker.is_empty() {
-            info!(open = tracker.len(), "stopped accepting; waiting up to {drain:?} for open connections");
+            info!(
+                open = tracker.len(),
+                "stopped accepting; waiting up to {drain:?} for open connections"
+            );
         }
         if timeout(drain, tracker.wait()).await.is_err() {
-            warn!(open = tracker.len(), "drain timeout reached; closing the remaining connections");
+            warn!(
+                open = tracker.len(),
+                "drain timeout reached; closing the remaining connections"
+            );
             force.cancel();
             tracker.wait().await;
         }
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener, tracker: TaskTracker, stop: CancellationToken, force: CancellationToken) {
+    async fn accept_loop(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tracker: TaskTracker,
+        stop: CancellationToken,
+        force: CancellationToken,
+    ) {
         let mut last_fd_warning: Option<Instant> = None;
         loop {
             let accepted = tokio::select! {
@@ -135,7 +159,12 @@ impl Node {
             match accepted {
                 Ok((stream, peer)) => self.admit(stream, peer, &tracker, &force),
                 Err(e) if is_resource_exhaustion(&e) => {
-                    self.metrics.accept_errors.get_or_create(&Reason { reason: "fd_exhausted" }).inc();
+                    self.metrics
+                        .accept_errors
+                        .get_or_create(&Reason {
+                            reason: "fd_exhausted",
+                        })
+                        .inc();
                     if last_fd_warning.is_none_or(|t| t.elapsed() >= FD_WARNING_INTERVAL) {
                         warn!(error = %e, "cannot accept: out of file descriptors; raise `ulimit -n` or lower limits.max_connections");
                         last_fd_warning = Some(Instant::now());
@@ -147,7 +176,10 @@ impl Node {
                 }
                 Err(e) => {
                     // ECONNABORTED and friends: one client's problem, not the listener's.
-                    self.metrics.accept_errors.get_or_create(&Reason { reason: "other" }).inc();
+                    self.metrics
+                        .accept_errors
+                        .get_or_create(&Reason { reason: "other" })
+                        .inc();
                     debug!(error = %e, "accept failed");
                 }
             }
@@ -155,7 +187,13 @@ impl Node {
     }
 
     /// Applies the client policy and the caps, then spawns the connection's task.
-    fn admit(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr, tracker: &TaskTracker, force: &CancellationToken) {
+    fn admit(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tracker: &TaskTracker,
+        force: &CancellationToken,
+    ) {
         let settings = self.settings();
         if !settings.policy.client_allowed(peer.ip()) {
             self.metrics.refusal("client_not_allowed");
@@ -165,7 +203,10 @@ impl Node {
             self.metrics.refusal("capacity");
             return;
         };
-        let Some(slot) = self.clients.try_acquire(peer.ip(), settings.limits.max_connections_per_client) else {
+        let Some(slot) = self
+            .clients
+            .try_acquire(peer.ip(), settings.limits.max_connections_per_client)
+        else {
             self.metrics.refusal("per_client_limit");
             return;
         };
@@ -183,10 +224,20 @@ impl Node {
         });
     }
 
-    async fn serve_connection(&self, mut stream: TcpStream, peer: SocketAddr, settings: Arc<Settings>) {
+    async fn serve_connection(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        settings: Arc<Settings>,
+    ) {
         let _ = stream.set_nodelay(true);
         let client = Sensitive(peer);
-        let accepted = match timeout(settings.limits.handshake_timeout, handshake::run(&mut stream, settings.auth.clone())).await {
+        let accepted = match timeout(
+            settings.limits.handshake_timeout,
+            handshake::run(&mut stream, settings.auth.clone()),
+        )
+        .await
+        {
             Err(_) => {
                 self.metrics.handshake("timeout");
                 debug!(%client, "handshake timed out");
@@ -202,9 +253,21 @@ impl Node {
         self.metrics.handshake("ok");
         match accepted.request.command {
             Command::Connect => crate::connect::serve(self, stream, accepted, settings).await,
-            Command::UdpAssociate if settings.allow_udp => crate::udp::serve(self, stream, accepted, settings).await,
-            Command::UdpAssociate => self.refuse(&mut stream, ReplyCode::NOT_ALLOWED, "udp_disabled").await,
-            Command::Bind => self.refuse(&mut stream, ReplyCode::COMMAND_NOT_SUPPORTED, "command_not_supported").await,
+            Command::UdpAssociate if settings.allow_udp => {
+                crate::udp::serve(self, stream, accepted, settings).await
+            }
+            Command::UdpAssociate => {
+                self.refuse(&mut stream, ReplyCode::NOT_ALLOWED, "udp_disabled")
+                    .await
+            }
+            Command::Bind => {
+                self.refuse(
+                    &mut stream,
+                    ReplyCode::COMMAND_NOT_SUPPORTED,
+                    "command_not_supported",
+                )
+                .await
+            }
         }
     }
 
@@ -218,7 +281,10 @@ impl Node {
 /// Whether an accept(2) error means the process or system ran out of file
 /// descriptors or memory — transient, and never a reason to stop listening.
 fn is_resource_exhaustion(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc_errno::EMFILE | libc_errno::ENFILE | libc_errno::ENOBUFS | libc_errno::ENOMEM))
+    matches!(
+        e.raw_os_error(),
+        Some(libc_errno::EMFILE | libc_errno::ENFILE | libc_errno::ENOBUFS | libc_errno::ENOMEM)
+    )
 }
 
 /// The errno values of Linux (asm-generic), to avoid a libc dependency for four numbers.
@@ -239,7 +305,9 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     }
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
-    socket.bind(&addr.into()).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     socket.listen(1024)?;
     TcpListener::from_std(socket.into())
 }
@@ -248,8 +316,17 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// addresses. Refused as destinations so a client cannot reach services bound
 /// to the node's host through the node.
 pub fn own_addresses(listen: &[SocketAddr]) -> Vec<IpAddr> {
-    let mut own: Vec<IpAddr> = if_addrs::get_if_addrs().unwrap_or_default().into_iter().map(|i| i.ip()).collect();
-    own.extend(listen.iter().map(SocketAddr::ip).filter(|ip| !ip.is_unspecified()));
+    let mut own: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        .collect();
+    own.extend(
+        listen
+            .iter()
+            .map(SocketAddr::ip)
+            .filter(|ip| !ip.is_unspecified()),
+    );
     own.sort();
     own.dedup();
     own

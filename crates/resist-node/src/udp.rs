@@ -40,20 +40,36 @@ const MAX_PEERS: usize = 1024;
 const MAX_NAMES: usize = 64;
 
 /// Serves one UDP ASSOCIATE request until its control connection closes.
-pub(crate) async fn serve(node: &Node, mut control: TcpStream, accepted: Accepted, settings: Arc<Settings>) {
+pub(crate) async fn serve(
+    node: &Node,
+    mut control: TcpStream,
+    accepted: Accepted,
+    settings: Arc<Settings>,
+) {
     let metrics = node.metrics();
-    let (Ok(peer), Ok(local)) = (control.peer_addr(), control.local_addr()) else { return };
+    let (Ok(peer), Ok(local)) = (control.peer_addr(), control.local_addr()) else {
+        return;
+    };
     let client_sock = match UdpSocket::bind(SocketAddr::new(local.ip(), 0)).await {
         Ok(s) => s,
         Err(e) => {
             debug!(error = %e, "cannot bind UDP relay socket");
-            let _ = control.write_all(&Reply::failure(ReplyCode::GENERAL_FAILURE).to_bytes()).await;
+            let _ = control
+                .write_all(&Reply::failure(ReplyCode::GENERAL_FAILURE).to_bytes())
+                .await;
             close_gracefully(&mut control).await;
             return;
         }
     };
-    let bound = client_sock.local_addr().map(Address::Ip).unwrap_or(Address::UNSPECIFIED);
-    if control.write_all(&Reply::success(bound).to_bytes()).await.is_err() {
+    let bound = client_sock
+        .local_addr()
+        .map(Address::Ip)
+        .unwrap_or(Address::UNSPECIFIED);
+    if control
+        .write_all(&Reply::success(bound).to_bytes())
+        .await
+        .is_err()
+    {
         return;
     }
     // RFC 1928 §7: the request names where the client will send from; zeros mean
@@ -91,9 +107,9 @@ pub(crate) async fn serve(node: &Node, mut control: TcpStream, accepted: Accepte
             () = sleep_until(last_activity + idle) => break,
         };
         let relayed = match event {
-            Ok(Ready::Client) => assoc.from_client(&client_sock, &mut buf).await,
-            Ok(Ready::Target4) => assoc.from_target(false, &client_sock, &mut buf),
-            Ok(Ready::Target6) => assoc.from_target(true, &client_sock, &mut buf),
+            Ok(Ready::Client) => assoc.relay_from_client(&client_sock, &mut buf).await,
+            Ok(Ready::Target4) => assoc.relay_from_target(false, &client_sock, &mut buf),
+            Ok(Ready::Target6) => assoc.relay_from_target(true, &client_sock, &mut buf),
             Err(_) => break,
         };
         if relayed {
@@ -134,12 +150,15 @@ struct Association<'a> {
 
 impl Association<'_> {
     fn drop_datagram(&self, reason: &'static str) -> bool {
-        self.metrics.udp_dropped.get_or_create(&Reason { reason }).inc();
+        self.metrics
+            .udp_dropped
+            .get_or_create(&Reason { reason })
+            .inc();
         false
     }
 
     /// Handles one datagram from the client side; returns whether it was relayed.
-    async fn from_client(&mut self, sock: &UdpSocket, buf: &mut [u8]) -> bool {
+    async fn relay_from_client(&mut self, sock: &UdpSocket, buf: &mut [u8]) -> bool {
         let (n, src) = match sock.try_recv_from(buf) {
             Ok(r) => r,
             Err(_) => return false, // WouldBlock after a spurious wake-up, or an ICMP error
@@ -166,8 +185,15 @@ impl Association<'_> {
             return self.drop_datagram("send_error");
         }
         self.remember(dest);
-        self.metrics.udp_datagrams.get_or_create(&Direction { direction: "client_to_target" }).inc();
-        self.metrics.bytes_client_to_target.inc_by(payload.len() as u64);
+        self.metrics
+            .udp_datagrams
+            .get_or_create(&Direction {
+                direction: "client_to_target",
+            })
+            .inc();
+        self.metrics
+            .bytes_client_to_target
+            .inc_by(payload.len() as u64);
         true
     }
 
@@ -179,7 +205,12 @@ impl Association<'_> {
                 if let Some(sa) = self.names.get(&(name.clone(), *port)) {
                     vec![*sa]
                 } else {
-                    match self.node.resolver().resolve(address, self.settings.limits.resolve_timeout).await {
+                    match self
+                        .node
+                        .resolver()
+                        .resolve(address, self.settings.limits.resolve_timeout)
+                        .await
+                    {
                         Ok(addrs) => addrs,
                         Err(_) => {
                             self.drop_datagram("resolve_failed");
@@ -221,19 +252,25 @@ impl Association<'_> {
     fn remember(&mut self, dest: SocketAddr) {
         if self.peers.insert(dest) {
             self.peer_order.push_back(dest);
-            if self.peer_order.len() > MAX_PEERS {
-                if let Some(old) = self.peer_order.pop_front() {
-                    self.peers.remove(&old);
-                }
+            if self.peer_order.len() > MAX_PEERS
+                && let Some(old) = self.peer_order.pop_front()
+            {
+                self.peers.remove(&old);
             }
         }
     }
 
     /// Handles one datagram from a destination; returns whether it was relayed.
-    fn from_target(&mut self, v6: bool, client_sock: &UdpSocket, buf: &mut [u8]) -> bool {
-        let out = if v6 { self.out6.as_ref() } else { self.out4.as_ref() };
+    fn relay_from_target(&mut self, v6: bool, client_sock: &UdpSocket, buf: &mut [u8]) -> bool {
+        let out = if v6 {
+            self.out6.as_ref()
+        } else {
+            self.out4.as_ref()
+        };
         let Some(out) = out else { return false };
-        let Some(room) = buf.get_mut(HEADER_ROOM..) else { return false };
+        let Some(room) = buf.get_mut(HEADER_ROOM..) else {
+            return false;
+        };
         let (n, src) = match out.try_recv_from(room) {
             Ok(r) => r,
             Err(_) => return false,
@@ -242,17 +279,26 @@ impl Association<'_> {
         if !self.peers.contains(&src) {
             return self.drop_datagram("unsolicited");
         }
-        let Some(client) = self.client_addr else { return self.drop_datagram("unsolicited") };
+        let Some(client) = self.client_addr else {
+            return self.drop_datagram("unsolicited");
+        };
         let mut header = Vec::with_capacity(HEADER_ROOM);
         UdpHeader::new(Address::Ip(src)).encode(&mut header);
         let start = HEADER_ROOM - header.len();
-        let Some(front) = buf.get_mut(start..HEADER_ROOM) else { return false };
+        let Some(front) = buf.get_mut(start..HEADER_ROOM) else {
+            return false;
+        };
         front.copy_from_slice(&header);
         let datagram = buf.get(start..HEADER_ROOM + n).unwrap_or_default();
         if client_sock.try_send_to(datagram, client).is_err() {
             return self.drop_datagram("send_error");
         }
-        self.metrics.udp_datagrams.get_or_create(&Direction { direction: "target_to_client" }).inc();
+        self.metrics
+            .udp_datagrams
+            .get_or_create(&Direction {
+                direction: "target_to_client",
+            })
+            .inc();
         self.metrics.bytes_target_to_client.inc_by(n as u64);
         true
     }

@@ -28,7 +28,10 @@ pub const USER: (&str, &str) = ("alice", "correct horse battery staple");
 pub fn test_config() -> NodeConfig {
     let mut c = NodeConfig::default();
     c.auth.mode = AuthMode::Password;
-    c.auth.users = vec![UserConfig { name: USER.0.into(), password: USER.1.into() }];
+    c.auth.users = vec![UserConfig {
+        name: USER.0.into(),
+        password: USER.1.into(),
+    }];
     c.policy.allow_destinations = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
     c.limits.handshake_timeout = Duration::from_secs(5);
     c.limits.drain_timeout = Duration::from_secs(2);
@@ -49,7 +52,9 @@ pub struct TestNode {
 impl TestNode {
     /// Starts a node with `config` (its `listen` is ignored).
     pub async fn start(config: NodeConfig) -> TestNode {
-        let settings = config.compile(None, Vec::new()).expect("test config compiles");
+        let settings = config
+            .compile(None, Vec::new())
+            .expect("test config compiles");
         let listener = resist_node::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         let node = Node::new(settings, Arc::new(Metrics::new()));
@@ -57,7 +62,12 @@ impl TestNode {
         let task = tokio::spawn(Arc::clone(&node).serve(vec![listener], async move {
             let _ = rx.await;
         }));
-        TestNode { addr, node, shutdown: Some(tx), task: Some(task) }
+        TestNode {
+            addr,
+            node,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
     }
 
     /// Stops accepting and waits for the drain to finish.
@@ -91,7 +101,9 @@ impl HttpServer {
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut s, _)) = listener.accept().await else { continue };
+                let Ok((mut s, _)) = listener.accept().await else {
+                    continue;
+                };
                 tokio::spawn(async move {
                     let mut req = Vec::new();
                     let mut buf = [0u8; 4096];
@@ -132,7 +144,9 @@ impl TcpEcho {
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut s, _)) = listener.accept().await else { continue };
+                let Ok((mut s, _)) = listener.accept().await else {
+                    continue;
+                };
                 tokio::spawn(async move {
                     let (mut r, mut w) = s.split();
                     let _ = tokio::io::copy(&mut r, &mut w).await;
@@ -159,7 +173,9 @@ impl UdpEcho {
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; 65_536];
             loop {
-                let Ok((n, from)) = sock.recv_from(&mut buf).await else { continue };
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                    continue;
+                };
                 let _ = sock.send_to(&buf[..n], from).await;
             }
         });
@@ -176,18 +192,32 @@ pub async fn socks_connect(
     dest: Address,
     credentials: Option<(&str, &str)>,
 ) -> Result<(TcpStream, Address), SocksError> {
-    let mut stream = TcpStream::connect(proxy).await.map_err(|_| SocksError::ClosedEarly)?;
+    let mut stream = TcpStream::connect(proxy)
+        .await
+        .map_err(|_| SocksError::ClosedEarly)?;
     let creds = credentials.map(|(u, p)| (u.as_bytes(), p.as_bytes()));
-    let mut hs = ClientHandshake::new(Request { command, address: dest }, creds);
+    let mut hs = ClientHandshake::new(
+        Request {
+            command,
+            address: dest,
+        },
+        creds,
+    );
     loop {
         match hs.step() {
-            Step::Send(b) => stream.write_all(&b).await.map_err(|_| SocksError::ClosedEarly)?,
+            Step::Send(b) => stream
+                .write_all(&b)
+                .await
+                .map_err(|_| SocksError::ClosedEarly)?,
             Step::Recv => {
                 let n = stream.read(hs.recv_buf()?).await.unwrap_or(0);
                 hs.received(n);
             }
             Step::Done { reply, rest } => {
-                assert!(rest.is_empty(), "no destination bytes expected before the client speaks");
+                assert!(
+                    rest.is_empty(),
+                    "no destination bytes expected before the client speaks"
+                );
                 return Ok((stream, reply.bound));
             }
             Step::Fail(e) => return Err(e),
