@@ -45,8 +45,8 @@ impl HandshakeError {
 }
 
 /// Runs the handshake. On a protocol failure the prescribed reply is written and
-/// the stream closed gracefully before the error is returned. Timeouts are the
-/// caller's.
+/// the error returned; the caller counts it, then closes with [`close_gracefully`]
+/// (so a client that sees the close also sees the count). Timeouts are the caller's.
 pub(crate) async fn run(
     stream: &mut TcpStream,
     auth: AuthPolicy,
@@ -64,7 +64,6 @@ pub(crate) async fn run(
                 if !reply.is_empty() {
                     let _ = stream.write_all(&reply).await;
                 }
-                close_gracefully(stream).await;
                 return Err(error.into());
             }
         }

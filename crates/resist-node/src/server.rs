@@ -246,6 +246,7 @@ impl Node {
             Ok(Err(e)) => {
                 self.metrics.handshake(e.label());
                 debug!(%client, error = %e, "handshake failed");
+                close_gracefully(&mut stream).await;
                 return;
             }
             Ok(Ok(accepted)) => accepted,
