@@ -95,7 +95,7 @@ pub fn http_body(path: &str) -> String {
 }
 
 impl HttpServer {
-    /// Starts the server on `bind` (e.g. "127.0.0.1:0" or "[::1]:0").
+    /// Starts the server on `bind` (e.g. `"127.0.0.1:0"` or `"[::1]:0"`).
     pub async fn start(bind: &str) -> HttpServer {
         let listener = TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap();
