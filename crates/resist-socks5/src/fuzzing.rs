@@ -1,5 +1,4 @@
 //! Fuzz target bodies, shared by `fuzz/` (cargo-fuzz) and the corpus replay test,
-#![allow(clippy::indexing_slicing, clippy::expect_used, clippy::panic)] // oracles panic by design
 //! so the corpus is checked on stable Rust in every CI run.
 //!
 //! Each body panics only when an oracle is violated:
@@ -7,6 +6,8 @@
 //!   RSV bytes the RFC tells receivers to ignore;
 //! - the bytes consumed never exceed the input;
 //! - the state machines never panic and never stop making progress.
+
+#![allow(clippy::indexing_slicing, clippy::expect_used, clippy::panic)] // oracles panic by design
 
 use crate::client::{self, ClientHandshake};
 use crate::msg::{Greeting, MethodSelection, PasswordReply, PasswordRequest, Reply, Request};

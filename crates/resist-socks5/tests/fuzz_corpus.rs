@@ -9,6 +9,7 @@
 //! zero inputs.
 
 use std::fs;
+use std::panic;
 use std::path::PathBuf;
 
 /// Fewer files than this means the corpus was lost, not minimized: the
@@ -39,9 +40,11 @@ fn replay(target: &str, body: fn(&[u8])) {
     );
     for path in &files {
         let data = fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        // Name the input before running it, so a panic in `body` says which one.
-        eprintln!("{target}: {}", path.display());
-        body(&data);
+        // Name the failing input, then let the oracle's own panic message through.
+        if let Err(panic) = panic::catch_unwind(|| body(&data)) {
+            eprintln!("{target}: oracle failed on {}", path.display());
+            panic::resume_unwind(panic);
+        }
     }
     println!("{target}: replayed {} corpus inputs", files.len());
 }
