@@ -37,9 +37,9 @@ async fn fetch_from(from: &str, node: SocketAddr, http: SocketAddr) {
     // Drive the client handshake by hand-written bytes (the testkit client dials
     // from the default address).
     let (u, p) = USER;
-    let mut hello = vec![0x05, 0x01, 0x02, 0x01, u.len() as u8];
+    let mut hello = vec![0x05, 0x01, 0x02, 0x01, u8::try_from(u.len()).unwrap()];
     hello.extend_from_slice(u.as_bytes());
-    hello.push(p.len() as u8);
+    hello.push(u8::try_from(p.len()).unwrap());
     hello.extend_from_slice(p.as_bytes());
     hello.extend_from_slice(&[0x05, 0x01, 0x00, 0x01, 127, 0, 0, 1]);
     hello.extend_from_slice(&http.port().to_be_bytes());

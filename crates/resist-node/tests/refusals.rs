@@ -28,9 +28,9 @@ async fn exchange(node: SocketAddr, bytes: &[u8]) -> Vec<u8> {
 /// The bytes of a greeting plus RFC 1929 request for `USER`.
 fn login() -> Vec<u8> {
     let (u, p) = USER;
-    let mut v = vec![0x05, 0x01, 0x02, 0x01, u.len() as u8];
+    let mut v = vec![0x05, 0x01, 0x02, 0x01, u8::try_from(u.len()).unwrap()];
     v.extend_from_slice(u.as_bytes());
-    v.push(p.len() as u8);
+    v.push(u8::try_from(p.len()).unwrap());
     v.extend_from_slice(p.as_bytes());
     v
 }
