@@ -213,10 +213,11 @@ pub(crate) async fn serve(
             .inc_by(accepted.rest.len() as u64);
     }
     let outcome = crate::relay::relay(
-        &mut client,
-        &mut target,
+        &client,
+        &target,
         settings.limits.idle_timeout,
         metrics,
+        node.pipes(),
     )
     .await;
     debug!(%dest, ?outcome, "relay ended");

@@ -25,9 +25,13 @@ use crate::connect::Resolver;
 use crate::handshake::{self, close_gracefully};
 use crate::limits::ClientCounts;
 use crate::metrics::{Metrics, Reason};
+use crate::relay::PipePool;
 
 /// Name lookups in flight at once (each holds a blocking thread).
 const CONCURRENT_LOOKUPS: usize = 64;
+/// Pipes in existence at once for splice(2) relaying (two descriptors each).
+/// Only bursts in flight hold one, so this bounds descriptors, not connections.
+const MAX_PIPES: usize = 1024;
 /// Pause after accept(2) fails for lack of file descriptors, so the loop does
 /// not spin while connections close and free some.
 const FD_EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
@@ -49,6 +53,8 @@ pub struct Node {
     clients: Arc<ClientCounts>,
     /// Bounded name resolution.
     resolver: Resolver,
+    /// Pipes for zero-copy relaying, leased only while data flows.
+    pipes: PipePool,
 }
 
 impl Node {
@@ -62,6 +68,7 @@ impl Node {
             capacity_size: AtomicUsize::new(max),
             clients: Arc::new(ClientCounts::default()),
             resolver: Resolver::new(CONCURRENT_LOOKUPS),
+            pipes: PipePool::new(MAX_PIPES),
         })
     }
 
@@ -82,6 +89,10 @@ impl Node {
 
     pub(crate) fn resolver(&self) -> &Resolver {
         &self.resolver
+    }
+
+    pub(crate) fn pipes(&self) -> &PipePool {
+        &self.pipes
     }
 
     /// Replaces the settings for new connections; open connections keep theirs.
