@@ -170,7 +170,7 @@ pub(crate) async fn serve(
 ) {
     let metrics = node.metrics();
     let dest = Sensitive(&accepted.request.address);
-    let mut target = match open(node, &accepted.request.address, &settings).await {
+    let mut target = match Box::pin(open(node, &accepted.request.address, &settings)).await {
         Ok(t) => t,
         Err(e) => {
             match &e {
