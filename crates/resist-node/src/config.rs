@@ -78,6 +78,15 @@ pub enum AuthMode {
     None,
 }
 
+impl std::fmt::Display for AuthMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuthMode::Password => "password",
+            AuthMode::None => "none",
+        })
+    }
+}
+
 /// One user. `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -66,6 +66,15 @@ pub enum Preset {
     Telegram,
 }
 
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Preset::Any => "any",
+            Preset::Telegram => "telegram",
+        })
+    }
+}
+
 /// Why a destination or client was refused. Each maps to a metrics label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {

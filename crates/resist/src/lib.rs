@@ -29,7 +29,8 @@ pub mod node;
     name = "resist",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    verbatim_doc_comment
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -6,15 +6,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use resist_node::config::AuthMode;
+use resist_node::config::{AuthMode, ConfigError};
 use resist_node::policy::{Preset, allow_list_overlaps_special};
 use resist_node::{Metrics, Node, NodeConfig, Settings, credentials, share};
 use resist_socks5::auth::User;
 use resist_socks5::server::AuthPolicy;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{error, info, warn};
 
-use crate::{Failure, layered, logging};
+use crate::layered::{self, Layered};
+use crate::{Failure, logging};
 
 /// The prefix of environment variables that set node options.
 pub const ENV_PREFIX: &str = "RESIST_NODE_";
@@ -111,9 +112,10 @@ impl NodeArgs {
         if !self.user.is_empty() {
             let mut users = Vec::new();
             for spec in &self.user {
-                let (name, password) = spec
-                    .split_once(':')
-                    .ok_or_else(|| anyhow!("--user {spec:?}: expected NAME:PASSWORD"))?;
+                // The value is not echoed: it may hold a mistyped password.
+                let (name, password) = spec.split_once(':').ok_or_else(|| {
+                    anyhow!("--user: expected NAME:PASSWORD (no ':' in the value)")
+                })?;
                 let mut u = toml::Table::new();
                 u.insert("name".into(), name.into());
                 u.insert("password".into(), password.into());
@@ -160,7 +162,7 @@ impl NodeArgs {
     }
 
     /// The node configuration from every layer.
-    pub fn load(&self) -> anyhow::Result<NodeConfig> {
+    pub fn load(&self) -> anyhow::Result<Layered<NodeConfig>> {
         layered::load(self.config.as_deref(), ENV_PREFIX, self.overrides()?)
     }
 }
@@ -181,14 +183,30 @@ pub fn data_dir(config: &NodeConfig) -> PathBuf {
     }
 }
 
-/// Compiles `config` into settings, loading or creating the generated user when
-/// password auth has no configured users.
+/// Whether compiling may create the generated user's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credentials {
+    /// Read it, or create and store it (a real start).
+    LoadOrCreate,
+    /// Read it if it exists, else use a throw-away user (`--check` writes nothing).
+    ReadOnly,
+}
+
+/// Compiles the layered configuration into settings, with the generated user
+/// when password auth has no configured users. Errors name key, value and source.
 fn compile(
-    config: &NodeConfig,
+    layered: &Layered<NodeConfig>,
     data_dir: &Path,
+    creds: Credentials,
 ) -> anyhow::Result<(Settings, Option<GeneratedUser>)> {
+    let config = &layered.value;
     let generated = if config.auth.mode == AuthMode::Password && config.auth.users.is_empty() {
-        let (user, created) = credentials::load_or_generate(data_dir)?;
+        let stored = credentials::path(data_dir).exists();
+        let (user, created) = match creds {
+            Credentials::LoadOrCreate => credentials::load_or_generate(data_dir)?,
+            Credentials::ReadOnly if stored => credentials::load_or_generate(data_dir)?,
+            Credentials::ReadOnly => (credentials::generate(), true),
+        };
         Some(GeneratedUser { user, created })
     } else {
         None
@@ -196,7 +214,10 @@ fn compile(
     let own = resist_node::own_addresses(&config.listen);
     let settings = config
         .compile(generated.as_ref().map(|g| g.user.clone()), own)
-        .map_err(|e| anyhow!("invalid configuration: {e}"))?;
+        .map_err(|e| match e {
+            ConfigError::Invalid { key, problem } => layered.invalid(key, &problem),
+            other => anyhow!("invalid configuration: {other}"),
+        })?;
     Ok((settings, generated))
 }
 
@@ -213,19 +234,27 @@ pub fn run(args: NodeArgs) -> Result<(), Failure> {
         print!("{}", resist_node::config::EXAMPLE);
         return Ok(());
     }
-    let config = args.load().map_err(Failure::Config)?;
-    logging::init(&config.log.level, config.log.danger_log_sensitive).map_err(Failure::Config)?;
-    let data_dir = data_dir(&config);
-    let (settings, generated) = compile(&config, &data_dir).map_err(Failure::Config)?;
+    let layered = args.load().map_err(Failure::Config)?;
+    let config = &layered.value;
+    logging::init(&config.log.level, config.log.danger_log_sensitive)
+        .map_err(|e| Failure::Config(layered.invalid("log.level", &format!("{e:#}"))))?;
+    let data_dir = data_dir(config);
+    let creds = if args.check {
+        Credentials::ReadOnly
+    } else {
+        Credentials::LoadOrCreate
+    };
+    let (settings, generated) = compile(&layered, &data_dir, creds).map_err(Failure::Config)?;
     if args.check {
         println!(
-            "configuration OK: {} listen address(es), auth {:?}, preset {:?}",
+            "configuration OK: {} listen address(es), auth {}, preset {}",
             config.listen.len(),
             config.auth.mode,
             config.policy.preset
         );
         return Ok(());
     }
+    let config = layered.value;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("resist-node")
@@ -244,10 +273,13 @@ async fn serve(
     generated: Option<GeneratedUser>,
     data_dir: PathBuf,
 ) -> anyhow::Result<()> {
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) => tracing::debug!(open_files = n, "file descriptor limit"),
-        Err(e) => warn!(error = %e, "cannot raise the open-file limit"),
-    }
+    // Signal handlers first: a SIGTERM or SIGHUP that arrives as soon as the
+    // banner is out must be handled, not kill the process by default action.
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let hangup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    check_open_file_limit(config.limits.max_connections);
     let mut listeners = Vec::new();
     for addr in &config.listen {
         let l = resist_node::bind(*addr).with_context(
@@ -266,7 +298,7 @@ async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     if let Some(addr) = config.metrics.listen {
         let listener = resist_node::metrics::bind(addr).await?;
-        info!(%addr, "metrics at http://{addr}/metrics");
+        info!("metrics at http://{addr}/metrics");
         let mut rx = stop_rx.clone();
         tokio::spawn(resist_node::metrics::serve(
             listener,
@@ -277,13 +309,12 @@ async fn serve(
         ));
     }
     let node = Node::new(settings, metrics);
-    tokio::spawn(reload_on_sighup(args, Arc::clone(&node)));
+    tokio::spawn(reload_on_sighup(args, hangup, Arc::clone(&node)));
 
-    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let shutdown = async move {
         tokio::select! {
             _ = term.recv() => info!("SIGTERM: draining"),
-            _ = tokio::signal::ctrl_c() => info!("interrupted: draining"),
+            _ = interrupt.recv() => info!("interrupted: draining"),
         }
         let _ = stop_tx.send(true);
     };
@@ -292,20 +323,42 @@ async fn serve(
     Ok(())
 }
 
-async fn reload_on_sighup(args: NodeArgs, node: Arc<Node>) {
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        error!("cannot install the SIGHUP handler; reload is unavailable");
-        return;
+/// Raises the open-file limit to the hard limit and warns if even that cannot
+/// hold `max_connections` relayed connections (two sockets each, plus pipes).
+fn check_open_file_limit(max_connections: usize) {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            warn!(error = %e, "cannot raise the open-file limit");
+            return;
+        }
     };
+    let needed = 2 * max_connections as u64 + 64;
+    if limit < needed {
+        warn!(
+            "the open-file limit is {limit}, but limits.max_connections = {max_connections} needs about {needed}; \
+             raise it (ulimit -n, LimitNOFILE=) or lower limits.max_connections"
+        );
+    } else {
+        tracing::debug!(open_files = limit, "file descriptor limit");
+    }
+}
+
+async fn reload_on_sighup(args: NodeArgs, mut hup: Signal, node: Arc<Node>) {
     while hup.recv().await.is_some() {
-        let reloaded = args.load().and_then(|config| {
-            let dir = data_dir(&config);
-            compile(&config, &dir).map(|(s, _)| (config, s))
+        let reloaded = args.load().and_then(|layered| {
+            let dir = data_dir(&layered.value);
+            compile(&layered, &dir, Credentials::LoadOrCreate).map(|(s, _)| (layered.value, s))
         });
         match reloaded {
             Ok((config, settings)) => {
                 node.reload(settings);
-                info!(preset = ?config.policy.preset, auth = ?config.auth.mode, users = config.auth.users.len(), "SIGHUP: configuration reloaded for new connections");
+                info!(
+                    "SIGHUP: configuration reloaded for new connections (auth {}, {} configured users, preset {})",
+                    config.auth.mode,
+                    config.auth.users.len(),
+                    config.policy.preset
+                );
             }
             Err(e) => {
                 node.metrics()
@@ -368,12 +421,20 @@ fn print_banner(
     let links = share::links(&host, port, user.as_ref().map(|u| (u.name(), u.password())));
     let addrs: Vec<String> = bound.iter().map(ToString::to_string).collect();
     println!("resist node listening on {}", addrs.join(", "));
-    match config.policy.preset {
-        Preset::Telegram => {
-            println!("destinations: Telegram's published ranges only (preset telegram)")
-        }
-        Preset::Any => println!("destinations: any public address"),
+    let mut destinations = match config.policy.preset {
+        Preset::Telegram => "Telegram's published ranges (preset telegram)".to_string(),
+        Preset::Any => "any public address".to_string(),
+    };
+    if !config.policy.allow_destinations.is_empty() {
+        let extra: Vec<String> = config
+            .policy
+            .allow_destinations
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        destinations.push_str(&format!(", plus {}", extra.join(", ")));
     }
+    println!("destinations: {destinations}");
     if let Some(g) = generated {
         let what = if g.created { "generated" } else { "loaded" };
         println!(
@@ -430,7 +491,9 @@ mod test {
             "limits".into(),
             toml::Value::Table(toml::toml! { handshake_timeout = "33s" }),
         );
-        let c: NodeConfig = layered::load(args.config.as_deref(), ENV_PREFIX, flags).unwrap();
+        let c: NodeConfig = layered::load(args.config.as_deref(), ENV_PREFIX, flags)
+            .unwrap()
+            .value;
         unsafe {
             std::env::remove_var("RESIST_NODE_LIMITS__CONNECT_TIMEOUT");
             std::env::remove_var("RESIST_NODE_LIMITS__HANDSHAKE_TIMEOUT");

@@ -175,3 +175,22 @@ async fn advertise_sets_the_host_and_port_of_the_links() {
         banner.tme
     );
 }
+
+/// `--check` validates without side effects: with no users configured it does
+/// not create the data directory or the credentials file.
+#[test]
+fn check_writes_nothing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("data");
+    let data_arg = data.to_str().unwrap().to_string();
+    let out = common::node_command(&["--check", "--data-dir", &data_arg], scratch.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("configuration OK"));
+    assert!(!data.exists(), "--check created {}", data.display());
+}

@@ -7,10 +7,9 @@
 //! for new connections without touching open ones; and that a SIGHUP with a broken
 //! file keeps the previous configuration and the process running.
 //!
-//! Two `#[ignore]`d tests (`signal_right_after_the_banner_*`) document a bug: the
-//! banner is printed before the signal handlers are installed, so SIGTERM or
-//! SIGHUP sent right after it kills the node with the default action. Run them
-//! with `--ignored` once that is fixed; they should then pass and lose `#[ignore]`.
+//! Two tests (`signal_right_after_the_banner_*`) send the signal the moment the
+//! banner appears: the handlers must be installed before it is printed, or the
+//! default action kills the node (a bug found by these tests and fixed).
 
 mod common;
 
@@ -281,13 +280,11 @@ fn signal_right_after_the_banner(signal: libc::c_int) {
 }
 
 #[test]
-#[ignore = "bug in src: the banner is printed before the SIGTERM handler is installed"]
 fn signal_right_after_the_banner_sigterm_drains() {
     signal_right_after_the_banner(libc::SIGTERM);
 }
 
 #[test]
-#[ignore = "bug in src: the banner is printed before the SIGHUP handler is installed"]
 fn signal_right_after_the_banner_sighup_reloads() {
     signal_right_after_the_banner(libc::SIGHUP);
 }
