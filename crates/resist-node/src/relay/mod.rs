@@ -3,11 +3,11 @@
 //!
 //! The relay is the node's hot path, so on Linux it moves data with splice(2)
 //! through a pipe, kernel to kernel, without copying it into this process
-//! ([`splice`]). An idle relayed connection owns two sockets and nothing else:
+//! (the `splice` module). An idle relayed connection owns two sockets and nothing else:
 //! no buffer and no pipe. A pipe is leased from a bounded pool only while a burst
 //! of data flows and goes back as soon as the source has nothing more to read.
 //! When no pipe can be had (the pool is at its cap, or the process is out of file
-//! descriptors) a burst is copied through a short-lived buffer instead ([`copy`]),
+//! descriptors) a burst is copied through a short-lived buffer instead (the `copy` module),
 //! which is also the path on other systems.
 //!
 //! Half-closes are passed on: end of stream from one side becomes a FIN to the
