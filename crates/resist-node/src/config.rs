@@ -166,6 +166,10 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Connections at once per client address (IPv6: per /64).
     pub max_connections_per_client: usize,
+    /// Pipes for zero-copy relaying with splice(2), two descriptors each; only
+    /// connections moving data hold one. 0 relays through user-space buffers.
+    /// Read at start only.
+    pub max_pipes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -178,6 +182,7 @@ impl Default for LimitsConfig {
             drain_timeout: Duration::from_secs(30),
             max_connections: 4096,
             max_connections_per_client: 64,
+            max_pipes: 1024,
         }
     }
 }
@@ -276,6 +281,12 @@ impl NodeConfig {
             return Err(invalid(
                 "limits.max_connections",
                 "must be between 1 and 1000000",
+            ));
+        }
+        if l.max_pipes > 100_000 {
+            return Err(invalid(
+                "limits.max_pipes",
+                "must be at most 100000 (each pipe holds two file descriptors)",
             ));
         }
         if l.max_connections_per_client == 0 {

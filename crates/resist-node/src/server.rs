@@ -29,9 +29,6 @@ use crate::relay::PipePool;
 
 /// Name lookups in flight at once (each holds a blocking thread).
 const CONCURRENT_LOOKUPS: usize = 64;
-/// Pipes in existence at once for splice(2) relaying (two descriptors each).
-/// Only bursts in flight hold one, so this bounds descriptors, not connections.
-const MAX_PIPES: usize = 1024;
 /// Pause after accept(2) fails for lack of file descriptors, so the loop does
 /// not spin while connections close and free some.
 const FD_EXHAUSTED_BACKOFF: Duration = Duration::from_millis(50);
@@ -61,6 +58,7 @@ impl Node {
     /// A node that will serve with `settings`, counting into `metrics`.
     pub fn new(settings: Settings, metrics: Arc<Metrics>) -> Arc<Self> {
         let max = settings.limits.max_connections;
+        let max_pipes = settings.limits.max_pipes;
         Arc::new(Self {
             settings: ArcSwap::from_pointee(settings),
             metrics,
@@ -68,7 +66,7 @@ impl Node {
             capacity_size: AtomicUsize::new(max),
             clients: Arc::new(ClientCounts::default()),
             resolver: Resolver::new(CONCURRENT_LOOKUPS),
-            pipes: PipePool::new(MAX_PIPES),
+            pipes: PipePool::new(max_pipes),
         })
     }
 
