@@ -30,6 +30,9 @@ pub struct NodeConfig {
     pub advertise: Option<String>,
     /// Where generated credentials are stored.
     pub data_dir: Option<PathBuf>,
+    /// Event-loop threads: 1 (the default) runs everything on one thread, with
+    /// no cross-thread wake-ups; 0 means one per CPU. Read at start only.
+    pub threads: usize,
     /// Who may use the node.
     pub auth: AuthConfig,
     /// Which destinations and clients are served.
@@ -48,6 +51,7 @@ impl Default for NodeConfig {
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 1080))],
             advertise: None,
             data_dir: None,
+            threads: 1,
             auth: AuthConfig::default(),
             policy: PolicyConfig::default(),
             limits: LimitsConfig::default(),

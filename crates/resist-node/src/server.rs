@@ -239,7 +239,6 @@ impl Node {
         peer: SocketAddr,
         settings: Arc<Settings>,
     ) {
-        let _ = stream.set_nodelay(true);
         let client = Sensitive(peer);
         // The short-lived phases (handshake, connect, UDP) are boxed: their state
         // lives on the heap only while they run, so a long-held relay carries just
@@ -313,6 +312,8 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
         socket.set_only_v6(true)?;
     }
     socket.set_reuse_address(true)?;
+    // Linux copies TCP_NODELAY to accepted sockets: set once here, not per client.
+    socket.set_tcp_nodelay(true)?;
     socket.set_nonblocking(true)?;
     socket
         .bind(&addr.into())

@@ -4,6 +4,7 @@
 //! counts are exact, and silence ends the relay at the idle timeout. Run on the
 //! splice(2) path and on the buffered path (a pipe pool with no pipes).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use resist_node::Metrics;
@@ -38,14 +39,25 @@ async fn bidirectional(pipes: PipePool) {
     const DOWN: usize = 16 * 1024 * 1024 + 5;
     let (mut client, node_client_side) = pair().await;
     let (node_target_side, mut target) = pair().await;
-    let metrics = Metrics::new();
-    let relaying = relay(
-        &node_client_side,
-        &node_target_side,
-        Duration::from_secs(10),
-        &metrics,
-        &pipes,
-    );
+    let metrics = Arc::new(Metrics::new());
+    // Like the node, close both sockets as soon as the relay returns: that close
+    // carries the last end of stream.
+    let relaying = {
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            let timeout = Duration::from_secs(10);
+            let outcome = relay(
+                &node_client_side,
+                &node_target_side,
+                timeout,
+                &metrics,
+                &pipes,
+            )
+            .await;
+            drop((node_client_side, node_target_side));
+            outcome
+        })
+    };
 
     let up = pattern(UP, 1);
     let down = pattern(DOWN, 2);
@@ -86,7 +98,7 @@ async fn bidirectional(pipes: PipePool) {
     .await
     .expect("relay finishes");
     assert_eq!(
-        outcome,
+        outcome.unwrap(),
         RelayOutcome::Closed {
             up: UP as u64,
             down: DOWN as u64

@@ -255,7 +255,17 @@ pub fn run(args: NodeArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let config = layered.value;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = match config.threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if n > 1 {
+                b.worker_threads(n);
+            }
+            b
+        }
+    };
+    let runtime = builder
         .enable_all()
         .thread_name("resist-node")
         .build()

@@ -48,7 +48,7 @@ pub(super) enum BurstEnd {
     Eof(u64),
 }
 
-async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+pub(super) async fn write_all(dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         match dst.try_write(data) {
             Ok(n) => data = data.get(n..).unwrap_or_default(),

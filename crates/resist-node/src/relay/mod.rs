@@ -18,7 +18,7 @@ mod copy;
 mod splice;
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -65,6 +65,8 @@ pub enum RelayOutcome {
 struct Activity {
     start: Instant,
     last_ms: AtomicU64,
+    /// Directions that reached end of stream (0, 1 or 2).
+    finished: AtomicU8,
 }
 
 impl Activity {
@@ -72,6 +74,7 @@ impl Activity {
         Self {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
+            finished: AtomicU8::new(0),
         }
     }
 
@@ -93,6 +96,10 @@ struct Half<'a> {
 }
 
 /// Relays between `client` and `target` until both are done or idle for `idle`.
+///
+/// The caller closes both sockets as soon as this returns: the end of stream of
+/// the second direction to finish is passed on by that close, not by a
+/// shutdown(2) of its own (one system call less per connection).
 pub async fn relay(
     client: &TcpStream,
     target: &TcpStream,
@@ -137,6 +144,10 @@ async fn one_way(src: &TcpStream, dst: &TcpStream, half: Half<'_>) -> io::Result
     let total = splice::one_way(src, dst, &half).await?;
     #[cfg(not(target_os = "linux"))]
     let total = copy::one_way(src, dst, &half).await?;
-    copy::shutdown_write(dst);
+    // Pass the half-close on while the other direction still flows; when this is
+    // the second direction to end, both sockets close next and send the FIN.
+    if half.activity.finished.fetch_add(1, Ordering::AcqRel) == 0 {
+        copy::shutdown_write(dst);
+    }
     Ok(total)
 }

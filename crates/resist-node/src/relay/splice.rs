@@ -1,5 +1,16 @@
-//! splice(2) relaying through pipes leased from a bounded pool.
+//! splice(2) relaying through pipes leased from a bounded pool, with a fast
+//! path for small messages.
+//!
+//! Each burst starts with one read(2) into the worker thread's scratch buffer,
+//! written out at once. Small messages (most of an interactive or messenger
+//! flow) end there: two system calls, no pipe. A read that comes back shorter
+//! than the buffer proves the socket's queue was empty at that moment, so the
+//! readiness is cleared without the extra read that would return EAGAIN (tokio
+//! keeps any readiness that a newer event brought in the meantime). Only when the
+//! scratch read fills the buffer, that is when a bulk transfer is under way, is a
+//! pipe leased and the rest of the burst spliced kernel to kernel.
 
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Mutex;
@@ -10,12 +21,77 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::Half;
-use super::copy::{BurstEnd, burst};
+use super::copy::{BurstEnd, burst, write_all};
 
 /// Bytes asked of one splice(2) call: the default pipe capacity.
 const CHUNK: usize = 64 * 1024;
 /// Empty pipes kept for reuse; more than this are closed when returned.
 const MAX_IDLE: usize = 64;
+/// Bytes read per burst through the scratch buffer before switching to splice.
+const SCRATCH: usize = 16 * 1024;
+
+thread_local! {
+    /// One scratch buffer per worker thread, used only between two awaits.
+    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH].into_boxed_slice());
+}
+
+/// What the scratch read found.
+enum First {
+    /// End of stream.
+    Eof,
+    /// Nothing to read after all (a spurious wake-up); readiness is cleared.
+    Nothing,
+    /// A short read, all of it sent on; the socket was drained.
+    Drained(usize),
+    /// The scratch buffer filled up: more is probably waiting. Sent on.
+    Full(usize),
+}
+
+/// Reads once into the scratch buffer and writes it all to `dst`.
+async fn first_read(src: &TcpStream, dst: &TcpStream, half: &Half<'_>) -> io::Result<First> {
+    let mut leftover = Vec::new();
+    let first = SCRATCH_BUF.with_borrow_mut(|buf| -> io::Result<First> {
+        let mut got = 0;
+        let read = src.try_io(Interest::READABLE, || {
+            got = rustix::io::read(src, &mut buf[..])?;
+            if got > 0 && got < buf.len() {
+                // Short read: the queue is empty. Report WouldBlock so tokio clears
+                // the readiness now; `got` carries the real result out.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(got)
+        });
+        let first = match read {
+            Ok(0) => return Ok(First::Eof),
+            Ok(n) => First::Full(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => First::Drained(got),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(First::Nothing),
+            Err(e) => return Err(e),
+        };
+        let data = buf.get(..got).unwrap_or_default();
+        let mut sent = 0;
+        while sent < data.len() {
+            match dst.try_write(data.get(sent..).unwrap_or_default()) {
+                Ok(m) => sent += m,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The destination is full: keep the rest until it drains.
+                    leftover.extend_from_slice(data.get(sent..).unwrap_or_default());
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(first)
+    })?;
+    if !leftover.is_empty() {
+        write_all(dst, &leftover).await?;
+    }
+    if let First::Drained(n) | First::Full(n) = first {
+        half.counter.inc_by(n as u64);
+        half.activity.touch();
+    }
+    Ok(first)
+}
 
 /// A pipe: the kernel buffer splice(2) moves pages through.
 #[derive(Debug)]
@@ -122,6 +198,15 @@ pub(super) async fn one_way(src: &TcpStream, dst: &TcpStream, half: &Half<'_>) -
     let mut total = 0u64;
     loop {
         src.readable().await?;
+        match first_read(src, dst, half).await? {
+            First::Eof => return Ok(total),
+            First::Nothing => continue,
+            First::Drained(n) => {
+                total += n as u64;
+                continue;
+            }
+            First::Full(n) => total += n as u64,
+        }
         let Some(mut lease) = half.pipes.lease() else {
             match burst(src, dst, half).await? {
                 BurstEnd::Drained(n) => {
