@@ -15,7 +15,7 @@ use resist_socks5::auth::{User, UserTable};
 use resist_socks5::server::AuthPolicy;
 use serde::{Deserialize, Serialize};
 
-use crate::policy::{Policy, PolicyRules, Preset};
+use crate::policy::{Policy, Preset};
 
 /// The example configuration: every option, commented out, at its default.
 pub const EXAMPLE: &str = include_str!("../node.example.toml");
@@ -335,20 +335,10 @@ impl NodeConfig {
                     AuthPolicy::Password(Arc::new(UserTable::new(users)))
                 }
             };
-        let p = &self.policy;
-        let rules = PolicyRules {
-            preset: p.preset,
-            allow_destinations: p.allow_destinations.clone(),
-            deny_destinations: p.deny_destinations.clone(),
-            allow_ports: p.allow_ports.clone(),
-            deny_ports: p.deny_ports.clone(),
-            allow_clients: p.allow_clients.clone(),
-            danger_allow_private_destinations: p.danger_allow_private_destinations,
-        };
         Ok(Settings {
             auth,
-            policy: Arc::new(Policy::new(rules, own)),
-            allow_udp: p.allow_udp,
+            policy: Arc::new(Policy::new(&self.policy, own)),
+            allow_udp: self.policy.allow_udp,
             limits: self.limits.clone(),
         })
     }

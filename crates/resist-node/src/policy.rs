@@ -10,6 +10,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use ipnet::IpNet;
+
+use crate::config::PolicyConfig;
 use serde::{Deserialize, Serialize};
 
 /// Telegram's published address ranges (core.telegram.org/resources/cidr.txt).
@@ -124,28 +126,10 @@ pub struct Policy {
     own: Vec<IpAddr>,
 }
 
-/// The inputs of a [`Policy`], as configured.
-#[derive(Debug, Clone, Default)]
-pub struct PolicyRules {
-    /// See [`Preset`].
-    pub preset: Preset,
-    /// Destinations admitted in addition to the preset, even in special ranges.
-    pub allow_destinations: Vec<IpNet>,
-    /// Destinations always refused (wins over everything).
-    pub deny_destinations: Vec<IpNet>,
-    /// If non-empty, only these destination ports.
-    pub allow_ports: Vec<u16>,
-    /// Destination ports always refused.
-    pub deny_ports: Vec<u16>,
-    /// If non-empty, only clients from these ranges may connect.
-    pub allow_clients: Vec<IpNet>,
-    /// Admit loopback, private, link-local and the other special ranges.
-    pub danger_allow_private_destinations: bool,
-}
-
 impl Policy {
-    /// Compiles `rules`; `own` are the node's own addresses (refused as destinations).
-    pub fn new(rules: PolicyRules, own: Vec<IpAddr>) -> Self {
+    /// Compiles the `[policy]` section; `own` are the node's own addresses
+    /// (refused as destinations).
+    pub fn new(rules: &PolicyConfig, own: Vec<IpAddr>) -> Self {
         let preset = match rules.preset {
             Preset::Any => None,
             Preset::Telegram => Some(
@@ -157,11 +141,11 @@ impl Policy {
         };
         Self {
             preset,
-            allow: rules.allow_destinations,
-            deny: rules.deny_destinations,
-            allow_ports: rules.allow_ports,
-            deny_ports: rules.deny_ports,
-            allow_clients: rules.allow_clients,
+            allow: rules.allow_destinations.clone(),
+            deny: rules.deny_destinations.clone(),
+            allow_ports: rules.allow_ports.clone(),
+            deny_ports: rules.deny_ports.clone(),
+            allow_clients: rules.allow_clients.clone(),
             danger_allow_private: rules.danger_allow_private_destinations,
             own: own.into_iter().map(|ip| ip.to_canonical()).collect(),
         }
@@ -248,13 +232,13 @@ mod test {
         s.parse().unwrap()
     }
 
-    fn policy(rules: PolicyRules) -> Policy {
-        Policy::new(rules, vec!["203.0.113.9".parse().unwrap()])
+    fn policy(rules: PolicyConfig) -> Policy {
+        Policy::new(&rules, vec!["203.0.113.9".parse().unwrap()])
     }
 
     #[test]
     fn special_ranges_are_refused_by_default() {
-        let p = policy(PolicyRules::default());
+        let p = policy(PolicyConfig::default());
         for (dest, kind) in [
             ("127.0.0.1:80", "loopback"),
             ("[::1]:80", "loopback"),
@@ -289,13 +273,13 @@ mod test {
 
     #[test]
     fn explicit_allow_and_danger_switch() {
-        let allow_lo = policy(PolicyRules {
+        let allow_lo = policy(PolicyConfig {
             allow_destinations: vec!["127.0.0.1/32".parse().unwrap()],
             ..Default::default()
         });
         assert_eq!(allow_lo.check_destination(sa("127.0.0.1:8080")), Ok(()));
         assert!(allow_lo.check_destination(sa("127.0.0.2:8080")).is_err());
-        let danger = policy(PolicyRules {
+        let danger = policy(PolicyConfig {
             danger_allow_private_destinations: true,
             ..Default::default()
         });
@@ -308,7 +292,7 @@ mod test {
 
     #[test]
     fn deny_lists_and_ports_win() {
-        let p = policy(PolicyRules {
+        let p = policy(PolicyConfig {
             allow_destinations: vec!["127.0.0.0/8".parse().unwrap()],
             deny_destinations: vec![
                 "127.0.0.5/32".parse().unwrap(),
@@ -326,7 +310,7 @@ mod test {
             Err(Refusal::DenyList)
         );
         assert_eq!(p.check_destination(sa("127.0.0.1:25")), Err(Refusal::Port));
-        let only_443 = policy(PolicyRules {
+        let only_443 = policy(PolicyConfig {
             allow_ports: vec![443],
             ..Default::default()
         });
@@ -339,7 +323,7 @@ mod test {
 
     #[test]
     fn telegram_preset_admits_only_telegram_plus_explicit_allows() {
-        let p = policy(PolicyRules {
+        let p = policy(PolicyConfig {
             preset: Preset::Telegram,
             allow_destinations: vec!["198.51.100.7/32".parse().unwrap()],
             ..Default::default()
@@ -367,14 +351,14 @@ mod test {
 
     #[test]
     fn client_allowlist() {
-        let p = policy(PolicyRules {
+        let p = policy(PolicyConfig {
             allow_clients: vec!["192.0.2.0/24".parse().unwrap()],
             ..Default::default()
         });
         assert!(p.client_allowed("192.0.2.44".parse().unwrap()));
         assert!(p.client_allowed("::ffff:192.0.2.44".parse().unwrap()));
         assert!(!p.client_allowed("198.51.100.1".parse().unwrap()));
-        assert!(policy(PolicyRules::default()).client_allowed("198.51.100.1".parse().unwrap()));
+        assert!(policy(PolicyConfig::default()).client_allowed("198.51.100.1".parse().unwrap()));
     }
 
     #[test]
