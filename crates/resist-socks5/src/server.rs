@@ -116,15 +116,19 @@ impl ServerHandshake {
     /// Feeds `bytes` from the client, for drivers that read into their own buffer.
     /// Returns how many were taken; the rest must be fed again after the next step.
     pub fn feed(&mut self, bytes: &[u8]) -> usize {
-        let Ok(space) = self.input.space() else {
-            return 0;
-        };
-        let n = space.len().min(bytes.len());
-        if let (Some(dst), Some(src)) = (space.get_mut(..n), bytes.get(..n)) {
-            dst.copy_from_slice(src);
+        let mut taken = 0;
+        while let Some(rest) = bytes.get(taken..).filter(|r| !r.is_empty()) {
+            let Ok(space) = self.input.space() else {
+                break; // full at the cap: the caller feeds the rest later
+            };
+            let n = space.len().min(rest.len());
+            if let (Some(dst), Some(src)) = (space.get_mut(..n), rest.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            self.input.filled(n);
+            taken += n;
         }
-        self.input.filled(n);
-        n
+        taken
     }
 
     /// Advances the handshake as far as the received bytes allow.
