@@ -206,6 +206,23 @@ fn curl() -> Command {
     c
 }
 
+/// [`USER`] as `NAME:PASSWORD`, for `--proxy-user`.
+fn user_pass() -> String {
+    format!("{}:{}", USER.0, USER.1)
+}
+
+/// curl through the proxy: `OPTION PROXY [--proxy-user USER:PASS] URL`, where
+/// OPTION is `--socks5`, `--socks5-hostname` or `--proxy` (a `socks5[h]://` URL).
+fn curl_via(option: &str, proxy: String, proxy_user: Option<String>, url: String) -> Command {
+    let mut c = curl();
+    c.arg(option).arg(proxy);
+    if let Some(user) = proxy_user {
+        c.arg("--proxy-user").arg(user);
+    }
+    c.arg(url);
+    c
+}
+
 // ---------------------------------------------------------------- curl
 
 #[tokio::test]
@@ -217,12 +234,12 @@ async fn curl_socks5_with_proxy_user() {
     let http = HttpServer::start("127.0.0.1:0").await;
     let ok = || node.node.metrics().handshake_count("ok");
     let path = "/curl/socks5/proxy-user";
-    let out = run(curl()
-        .arg("--socks5")
-        .arg(node.addr.to_string())
-        .arg("--proxy-user")
-        .arg(format!("{}:{}", USER.0, USER.1))
-        .arg(format!("http://{}{path}", http.addr)))
+    let out = run(&mut curl_via(
+        "--socks5",
+        node.addr.to_string(),
+        Some(user_pass()),
+        format!("http://{}{path}", http.addr),
+    ))
     .await;
     assert_body(&out, path);
     assert_counter("handshakes{ok}", 1, ok).await;
@@ -239,20 +256,22 @@ async fn curl_socks5_hostname_with_url_credentials() {
     let ok = || node.node.metrics().handshake_count("ok");
     // socks5h: curl sends the name "localhost" and the node resolves it.
     let path = "/curl/socks5h/url-credentials";
-    let out = run(curl()
-        .arg("--proxy")
-        .arg(proxy_url("socks5h", &node))
-        .arg(format!("http://localhost:{}{path}", http.addr.port())))
+    let out = run(&mut curl_via(
+        "--proxy",
+        proxy_url("socks5h", &node),
+        None,
+        format!("http://localhost:{}{path}", http.addr.port()),
+    ))
     .await;
     assert_body(&out, path);
     // The same with --socks5-hostname and --proxy-user.
     let path = "/curl/socks5-hostname/proxy-user";
-    let out = run(curl()
-        .arg("--socks5-hostname")
-        .arg(node.addr.to_string())
-        .arg("--proxy-user")
-        .arg(format!("{}:{}", USER.0, USER.1))
-        .arg(format!("http://localhost:{}{path}", http.addr.port())))
+    let out = run(&mut curl_via(
+        "--socks5-hostname",
+        node.addr.to_string(),
+        Some(user_pass()),
+        format!("http://localhost:{}{path}", http.addr.port()),
+    ))
     .await;
     assert_body(&out, path);
     assert_counter("handshakes{ok}", 2, ok).await;
@@ -268,24 +287,30 @@ async fn curl_open_node_without_credentials() {
     let http = HttpServer::start("127.0.0.1:0").await;
     let ok = || node.node.metrics().handshake_count("ok");
     let path = "/curl/open/socks5";
-    let out = run(curl()
-        .arg("--socks5")
-        .arg(node.addr.to_string())
-        .arg(format!("http://{}{path}", http.addr)))
+    let out = run(&mut curl_via(
+        "--socks5",
+        node.addr.to_string(),
+        None,
+        format!("http://{}{path}", http.addr),
+    ))
     .await;
     assert_body(&out, path);
     let path = "/curl/open/socks5-hostname";
-    let out = run(curl()
-        .arg("--socks5-hostname")
-        .arg(node.addr.to_string())
-        .arg(format!("http://localhost:{}{path}", http.addr.port())))
+    let out = run(&mut curl_via(
+        "--socks5-hostname",
+        node.addr.to_string(),
+        None,
+        format!("http://localhost:{}{path}", http.addr.port()),
+    ))
     .await;
     assert_body(&out, path);
     let path = "/curl/open/url";
-    let out = run(curl()
-        .arg("--proxy")
-        .arg(format!("socks5://{}", node.addr))
-        .arg(format!("http://{}{path}", http.addr)))
+    let out = run(&mut curl_via(
+        "--proxy",
+        format!("socks5://{}", node.addr),
+        None,
+        format!("http://{}{path}", http.addr),
+    ))
     .await;
     assert_body(&out, path);
     assert_counter("handshakes{ok}", 3, ok).await;
@@ -306,20 +331,22 @@ async fn curl_to_ipv6_target() {
     let ok = || node.node.metrics().handshake_count("ok");
     // --socks5: curl sends ATYP 04 with the 16 address bytes.
     let path = "/curl/ipv6/socks5";
-    let out = run(curl()
-        .arg("--socks5")
-        .arg(node.addr.to_string())
-        .arg("--proxy-user")
-        .arg(format!("{}:{}", USER.0, USER.1))
-        .arg(format!("http://{}{path}", http.addr)))
+    let out = run(&mut curl_via(
+        "--socks5",
+        node.addr.to_string(),
+        Some(user_pass()),
+        format!("http://{}{path}", http.addr),
+    ))
     .await;
     assert_body(&out, path);
     // socks5h with an IPv6 literal: whichever form curl picks, the node must serve it.
     let path = "/curl/ipv6/socks5h";
-    let out = run(curl()
-        .arg("--proxy")
-        .arg(proxy_url("socks5h", &node))
-        .arg(format!("http://{}{path}", http.addr)))
+    let out = run(&mut curl_via(
+        "--proxy",
+        proxy_url("socks5h", &node),
+        None,
+        format!("http://{}{path}", http.addr),
+    ))
     .await;
     assert_body(&out, path);
     assert_counter("handshakes{ok}", 2, ok).await;
@@ -334,12 +361,12 @@ async fn curl_fails_with_wrong_password() {
     let node = TestNode::start(test_config()).await;
     let http = HttpServer::start("127.0.0.1:0").await;
     let m = || node.node.metrics();
-    let out = run(curl()
-        .arg("--socks5")
-        .arg(node.addr.to_string())
-        .arg("--proxy-user")
-        .arg(format!("{}:not the password", USER.0))
-        .arg(format!("http://{}/curl/wrong-password", http.addr)))
+    let out = run(&mut curl_via(
+        "--socks5",
+        node.addr.to_string(),
+        Some(format!("{}:not the password", USER.0)),
+        format!("http://{}/curl/wrong-password", http.addr),
+    ))
     .await;
     assert_failed(&out);
     assert_counter("handshakes{auth_failed}", 1, || {
@@ -372,10 +399,12 @@ async fn curl_fails_without_credentials_on_password_node() {
     let node = TestNode::start(test_config()).await;
     let http = HttpServer::start("127.0.0.1:0").await;
     let m = || node.node.metrics();
-    let out = run(curl()
-        .arg("--socks5")
-        .arg(node.addr.to_string())
-        .arg(format!("http://{}/curl/no-credentials", http.addr)))
+    let out = run(&mut curl_via(
+        "--socks5",
+        node.addr.to_string(),
+        None,
+        format!("http://{}/curl/no-credentials", http.addr),
+    ))
     .await;
     assert_failed(&out);
     assert_counter("handshakes{no_acceptable_method}", 1, || {
