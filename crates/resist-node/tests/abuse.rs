@@ -22,6 +22,13 @@ async fn connect_from(from: &str, node: SocketAddr) -> std::io::Result<TcpStream
     sock.connect(node).await
 }
 
+/// A relayed connection through `node` to `dest`, as [`USER`].
+async fn relay_to(node: SocketAddr, dest: SocketAddr) -> (TcpStream, Address) {
+    socks_connect(node, Command::Connect, Address::Ip(dest), Some(USER))
+        .await
+        .unwrap()
+}
+
 /// Waits (bounded) until `cond` holds.
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -118,14 +125,7 @@ async fn thousands_of_half_open_handshakes_from_one_client_do_not_starve_others(
     .await;
     assert!(node.node.metrics().handshake_count("timeout") >= 32);
     drop(held);
-    let (s, _) = socks_connect(
-        node.addr,
-        Command::Connect,
-        Address::Ip(http.addr),
-        Some(USER),
-    )
-    .await
-    .unwrap();
+    let (s, _) = relay_to(node.addr, http.addr).await;
     drop(s);
     node.stop().await;
 }
@@ -163,14 +163,7 @@ async fn total_cap_refuses_extra_connections_and_recovers() {
     })
     .await;
     let echo = resist_testkit::TcpEcho::start().await;
-    let (mut s, _) = socks_connect(
-        node.addr,
-        Command::Connect,
-        Address::Ip(echo.addr),
-        Some(USER),
-    )
-    .await
-    .unwrap();
+    let (mut s, _) = relay_to(node.addr, echo.addr).await;
     s.write_all(b"ping").await.unwrap();
     let mut pong = [0u8; 4];
     s.read_exact(&mut pong).await.unwrap();
@@ -186,14 +179,7 @@ async fn idle_relays_are_closed_and_client_allowlist_applies() {
     config.policy.allow_clients = vec!["127.0.0.1/32".parse().unwrap()];
     let node = TestNode::start(config).await;
 
-    let (mut s, _) = socks_connect(
-        node.addr,
-        Command::Connect,
-        Address::Ip(echo.addr),
-        Some(USER),
-    )
-    .await
-    .unwrap();
+    let (mut s, _) = relay_to(node.addr, echo.addr).await;
     // Traffic keeps it alive past the idle timeout...
     for _ in 0..4 {
         sleep(Duration::from_millis(200)).await;

@@ -62,6 +62,24 @@ fn start_with_env(
 }
 
 /// Runs the scenario at `level` and checks the output of both nodes.
+/// A CONNECT to [`PRIVATE`] through the node at `addr` is refused with 0x02
+/// (policy); nothing is sent to that address.
+async fn assert_private_refused(addr: SocketAddr, t: Duration) {
+    let private: SocketAddr = format!("{PRIVATE}:80").parse().unwrap();
+    let refused = within(
+        "CONNECT to a private address",
+        t,
+        socks_connect(
+            addr,
+            Command::Connect,
+            Address::Ip(private),
+            Some((USER, PASSWORD)),
+        ),
+    )
+    .await;
+    assert_eq!(refused.err(), Some(Error::Refused(ReplyCode::NOT_ALLOWED)));
+}
+
 async fn scenario(level: &str) {
     let dir = tempfile::tempdir().unwrap();
     let http = HttpServer::start("127.0.0.1:0").await;
@@ -107,19 +125,7 @@ async fn scenario(level: &str) {
     .await;
     assert_eq!(wrong.err(), Some(Error::AuthFailed));
 
-    let private: SocketAddr = format!("{PRIVATE}:80").parse().unwrap();
-    let refused = within(
-        "CONNECT to a private address",
-        t,
-        socks_connect(
-            addr,
-            Command::Connect,
-            Address::Ip(private),
-            Some((USER, PASSWORD)),
-        ),
-    )
-    .await;
-    assert_eq!(refused.err(), Some(Error::Refused(ReplyCode::NOT_ALLOWED)));
+    assert_private_refused(addr, t).await;
     node.terminate(t);
     let out1 = node.final_output();
 
@@ -232,19 +238,7 @@ async fn control_danger_log_sensitive_is_detected() {
         false,
         &[("RESIST_NODE_LOG__DANGER_LOG_SENSITIVE", "true")],
     );
-    let private: SocketAddr = format!("{PRIVATE}:80").parse().unwrap();
-    let refused = within(
-        "CONNECT to a private address",
-        t,
-        socks_connect(
-            addr,
-            Command::Connect,
-            Address::Ip(private),
-            Some((USER, PASSWORD)),
-        ),
-    )
-    .await;
-    assert_eq!(refused.err(), Some(Error::Refused(ReplyCode::NOT_ALLOWED)));
+    assert_private_refused(addr, t).await;
     node.terminate(t);
     let out = node.final_output();
     assert!(out.contains("log.danger_log_sensitive = true"), "{out}");
