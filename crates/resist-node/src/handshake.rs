@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use resist_socks5::msg::Request;
 use resist_socks5::server::{AuthPolicy, ServerHandshake, Step};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A finished handshake.
@@ -55,7 +55,7 @@ pub(crate) async fn run(
     loop {
         match hs.step() {
             Step::Recv => {
-                let n = read_draining(stream, hs.recv_buf()?).await?;
+                let n = crate::read::read(stream, hs.recv_buf()?).await?;
                 hs.received(n);
             }
             Step::Send(bytes) => stream.write_all(&bytes).await?,
@@ -66,31 +66,6 @@ pub(crate) async fn run(
                 }
                 return Err(error.into());
             }
-        }
-    }
-}
-
-/// Reads once, waiting for data if there is none. A read shorter than `buf`
-/// proves the socket's queue was empty, so its readiness is cleared on the spot:
-/// the next read waits for the peer instead of first failing with EAGAIN (one
-/// system call saved per handshake message). tokio keeps any readiness that a
-/// newer event brought while the read ran.
-pub(crate) async fn read_draining(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        let mut got = 0;
-        let result = stream.try_io(Interest::READABLE, || {
-            got = rustix::io::read(stream, &mut *buf)?;
-            if got > 0 && got < buf.len() {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(got)
-        });
-        match result {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => return Ok(got),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
         }
     }
 }

@@ -12,6 +12,7 @@ mod handshake;
 pub mod limits;
 pub mod metrics;
 pub mod policy;
+mod read;
 pub mod relay;
 mod server;
 pub mod share;

@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 
 use super::Half;
 use super::copy::{BurstEnd, burst, write_all};
+use crate::read::Read;
 
 /// Bytes asked of one splice(2) call: the default pipe capacity.
 const CHUNK: usize = 64 * 1024;
@@ -35,38 +36,13 @@ thread_local! {
     static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH].into_boxed_slice());
 }
 
-/// What the scratch read found.
-enum First {
-    /// End of stream.
-    Eof,
-    /// Nothing to read after all (a spurious wake-up); readiness is cleared.
-    Nothing,
-    /// A short read, all of it sent on; the socket was drained.
-    Drained(usize),
-    /// The scratch buffer filled up: more is probably waiting. Sent on.
-    Full(usize),
-}
-
 /// Reads once into the scratch buffer and writes it all to `dst`.
-async fn first_read(src: &TcpStream, dst: &TcpStream, half: &Half<'_>) -> io::Result<First> {
+async fn first_read(src: &TcpStream, dst: &TcpStream, half: &Half<'_>) -> io::Result<Read> {
     let mut leftover = Vec::new();
-    let first = SCRATCH_BUF.with_borrow_mut(|buf| -> io::Result<First> {
-        let mut got = 0;
-        let read = src.try_io(Interest::READABLE, || {
-            got = rustix::io::read(src, &mut buf[..])?;
-            if got > 0 && got < buf.len() {
-                // Short read: the queue is empty. Report WouldBlock so tokio clears
-                // the readiness now; `got` carries the real result out.
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(got)
-        });
-        let first = match read {
-            Ok(0) => return Ok(First::Eof),
-            Ok(n) => First::Full(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => First::Drained(got),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(First::Nothing),
-            Err(e) => return Err(e),
+    let first = SCRATCH_BUF.with_borrow_mut(|buf| -> io::Result<Read> {
+        let first = crate::read::try_read(src, &mut buf[..])?;
+        let (Read::Drained(got) | Read::Full(got)) = first else {
+            return Ok(first);
         };
         let data = buf.get(..got).unwrap_or_default();
         let mut sent = 0;
@@ -86,7 +62,7 @@ async fn first_read(src: &TcpStream, dst: &TcpStream, half: &Half<'_>) -> io::Re
     if !leftover.is_empty() {
         write_all(dst, &leftover).await?;
     }
-    if let First::Drained(n) | First::Full(n) = first {
+    if let Read::Drained(n) | Read::Full(n) = first {
         half.counter.inc_by(n as u64);
         half.activity.touch();
     }
@@ -199,13 +175,13 @@ pub(super) async fn one_way(src: &TcpStream, dst: &TcpStream, half: &Half<'_>) -
     loop {
         src.readable().await?;
         match first_read(src, dst, half).await? {
-            First::Eof => return Ok(total),
-            First::Nothing => continue,
-            First::Drained(n) => {
+            Read::Eof => return Ok(total),
+            Read::Nothing => continue,
+            Read::Drained(n) => {
                 total += n as u64;
                 continue;
             }
-            First::Full(n) => total += n as u64,
+            Read::Full(n) => total += n as u64,
         }
         let Some(mut lease) = half.pipes.lease() else {
             match burst(src, dst, half).await? {
