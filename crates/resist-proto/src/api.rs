@@ -1,0 +1,197 @@
+//! The coordinator's HTTP API bodies, shared by the server (which documents
+//! them in its OpenAPI document) and the CLI clients. JSON field names are the
+//! API; changing one is a breaking change.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::action::CredentialsChange;
+use crate::endpoint::{Endpoint, NodeSpec};
+
+/// Most nodes one registration or one operator may list.
+pub const MAX_NODES_PER_OPERATOR: usize = 64;
+/// Longest signature accepted (BIP-322 full proofs of multisig can be long).
+pub const MAX_SIGNATURE_LEN: usize = 4096;
+
+/// An error answer: a stable code for programs, a sentence for people, and the
+/// offending field when one input was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `invalid`, `conflict`, `bad_signature`.
+    #[schema(example = "invalid")]
+    pub error: String,
+    /// What happened and what to do.
+    pub message: String,
+    /// The JSON path of the refused input, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// `GET /api/info`: what a client needs before it talks to this coordinator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Info {
+    /// The Bitcoin network grants are paid on: `mainnet`, `testnet`, `signet`, `regtest`.
+    pub network: String,
+    /// The coordinator's version.
+    pub version: String,
+    /// How long a challenge stays valid.
+    pub challenge_ttl_seconds: u64,
+}
+
+/// `POST /api/challenges`: a one-time nonce to put in a signed message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Challenge {
+    /// 32 hex digits; good for one change.
+    pub nonce: String,
+    /// When it stops being accepted (Unix seconds).
+    pub expires_at: i64,
+    /// The coordinator's network, which the message names.
+    pub network: String,
+}
+
+/// `POST /api/operators`: register with a proven payout address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Where grants go; must be on the coordinator's network.
+    pub payout_address: String,
+    /// The operator's nodes (at least one).
+    pub nodes: Vec<NodeSpec>,
+    /// The challenge nonce the message names.
+    pub nonce: String,
+    /// Signature of `Action::Register` by the payout address (BIP-322 or legacy signmessage, base64).
+    pub signature: String,
+}
+
+/// `POST /api/operators` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Registered {
+    /// What the coordinator stored.
+    pub operator: OperatorView,
+    /// The operator's access token for reading its own state; shown once, keep it secret.
+    pub token: String,
+}
+
+/// An operator with its nodes, as the operator sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OperatorView {
+    /// Operator id (used in signed messages).
+    pub id: i64,
+    /// Where grants go.
+    pub payout_address: String,
+    /// Registered at (Unix seconds).
+    pub created_at: i64,
+    /// Payout address or token last changed at (Unix seconds).
+    pub updated_at: i64,
+    /// The operator's nodes.
+    pub nodes: Vec<NodeView>,
+}
+
+/// A node as its operator (or the funder) sees it; the password is never sent back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodeView {
+    /// Node id (used in signed messages).
+    pub id: i64,
+    /// The operator's id.
+    pub operator: i64,
+    /// Where it listens.
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    /// What it speaks.
+    pub protocol: String,
+    /// The username probes use, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Whether probes have a password for it.
+    pub has_password: bool,
+    /// Added at (Unix seconds).
+    pub created_at: i64,
+    /// Endpoint or credentials last changed at (Unix seconds).
+    pub updated_at: i64,
+}
+
+/// `POST /api/operators/{id}/nodes`: add a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddNodeRequest {
+    /// The node.
+    pub node: NodeSpec,
+    /// The challenge nonce.
+    pub nonce: String,
+    /// Signature of `Action::AddNode` by the payout address.
+    pub signature: String,
+}
+
+/// `PATCH /api/operators/{id}/nodes/{node}`: change a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNodeRequest {
+    /// The new endpoint, if it changes.
+    #[serde(default)]
+    pub endpoint: Option<Endpoint>,
+    /// What happens to the credentials (default: keep).
+    #[serde(default)]
+    pub credentials: CredentialsChange,
+    /// The challenge nonce.
+    pub nonce: String,
+    /// Signature of `Action::UpdateNode` by the payout address.
+    pub signature: String,
+}
+
+/// `PUT /api/operators/{id}/payout`: send grants elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePayoutRequest {
+    /// The new payout address.
+    pub new_payout_address: String,
+    /// The challenge nonce.
+    pub nonce: String,
+    /// Signature of `Action::ChangePayout` by the current payout address.
+    pub signature_current: String,
+    /// Signature of the same message by the new payout address.
+    pub signature_new: String,
+}
+
+/// `POST /api/operators/{id}/token`: replace a lost or leaked access token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateTokenRequest {
+    /// The challenge nonce.
+    pub nonce: String,
+    /// Signature of `Action::RotateToken` by the payout address.
+    pub signature: String,
+}
+
+/// `POST /api/operators/{id}/token` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenIssued {
+    /// The new access token; the old one no longer works.
+    pub token: String,
+}
+
+/// `POST /api/admin/probes`: enrol a probe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolProbeRequest {
+    /// The probe's ed25519 public key, 64 hex digits (`resist probe` prints it).
+    pub public_key: String,
+    /// `censored:CC` or `free:CC`, e.g. `censored:RU`.
+    pub region: String,
+}
+
+/// A probe, as the funder sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProbeView {
+    /// Probe id.
+    pub id: i64,
+    /// Its ed25519 public key, hex.
+    pub public_key: String,
+    /// Its region label.
+    pub region: String,
+    /// Whether its reports are accepted.
+    pub enabled: bool,
+    /// Enrolled at (Unix seconds).
+    pub enrolled_at: i64,
+    /// Last enabled or disabled at (Unix seconds).
+    pub updated_at: i64,
+}

@@ -1,0 +1,171 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
+
+use std::future::Future;
+
+use resist_clock::UnixTime;
+
+mod error;
+mod model;
+
+pub use error::{ConflictKind, StoreError};
+pub use model::{
+    ChangeProof, NewNode, NewOperator, NewProbe, Node, NodeId, NodeUpdate, Operator, OperatorId,
+    Probe, ProbeId, ProofRecord, Protocol, Signature,
+};
+
+/// Everything the coordinator keeps. Implemented by [`SqliteStore`] and
+/// [`PostgresStore`]; the conformance suite (feature `testing`) runs the same
+/// tests against both.
+///
+/// Every method that changes more than one row does so in one transaction: it
+/// either happens whole or not at all. Methods that take a [`ChangeProof`]
+/// consume its challenge nonce in that same transaction, so a signed request
+/// cannot be applied twice, and record the proof next to the change.
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the database answers (for `GET /healthz`).
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The value stored under `key`, storing `value` first if there is none.
+    /// Coordinators sharing a database agree on such values (the network, the
+    /// canary key) through this: the first writer wins.
+    fn meta_get_or_insert(
+        &self,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Stores a fresh challenge nonce that may be used once until `expires_at`.
+    fn create_challenge(
+        &self,
+        nonce: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes challenges that expired at or before `now`; returns how many.
+    fn purge_expired_challenges(
+        &self,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Creates an operator with its first nodes, consuming the proof's nonce.
+    ///
+    /// Fails with [`StoreError::Conflict`] if the payout address is already
+    /// registered or a node endpoint is taken, and with
+    /// [`StoreError::ChallengeInvalid`] if the nonce is unknown, used or expired;
+    /// in both cases nothing is stored and the nonce is not consumed.
+    fn register_operator(
+        &self,
+        operator: &NewOperator,
+        nodes: &[NewNode],
+        proof: &ChangeProof,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(Operator, Vec<Node>), StoreError>> + Send;
+
+    /// The operator with this id.
+    fn operator(
+        &self,
+        id: OperatorId,
+    ) -> impl Future<Output = Result<Option<Operator>, StoreError>> + Send;
+
+    /// The operator whose current payout address is `address` (exact match;
+    /// the caller normalises the address first).
+    fn operator_by_payout(
+        &self,
+        address: &str,
+    ) -> impl Future<Output = Result<Option<Operator>, StoreError>> + Send;
+
+    /// The operator whose access token hashes to `token_hash`.
+    fn operator_by_token(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<Operator>, StoreError>> + Send;
+
+    /// Every operator, oldest first.
+    fn operators(&self) -> impl Future<Output = Result<Vec<Operator>, StoreError>> + Send;
+
+    /// Moves an operator's payout to `new_address`; the proof carries
+    /// signatures by the old and the new address. Conflict if another operator
+    /// already uses `new_address`.
+    fn change_payout(
+        &self,
+        operator: OperatorId,
+        new_address: &str,
+        proof: &ChangeProof,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Operator, StoreError>> + Send;
+
+    /// Replaces the operator's access token (the old one stops working).
+    fn set_operator_token(
+        &self,
+        operator: OperatorId,
+        token_hash: &[u8; 32],
+        proof: &ChangeProof,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Adds a node to an operator. Conflict if the endpoint is taken.
+    fn add_node(
+        &self,
+        operator: OperatorId,
+        node: &NewNode,
+        proof: &ChangeProof,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Node, StoreError>> + Send;
+
+    /// Changes a node's endpoint and/or credentials. NotFound if the node does
+    /// not exist or belongs to another operator; Conflict if the new endpoint
+    /// is taken.
+    fn update_node(
+        &self,
+        operator: OperatorId,
+        node: NodeId,
+        update: &NodeUpdate,
+        proof: &ChangeProof,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Node, StoreError>> + Send;
+
+    /// The node with this id.
+    fn node(&self, id: NodeId) -> impl Future<Output = Result<Option<Node>, StoreError>> + Send;
+
+    /// Every node, oldest first.
+    fn nodes(&self) -> impl Future<Output = Result<Vec<Node>, StoreError>> + Send;
+
+    /// The operator's nodes, oldest first.
+    fn nodes_of(
+        &self,
+        operator: OperatorId,
+    ) -> impl Future<Output = Result<Vec<Node>, StoreError>> + Send;
+
+    /// The signed changes recorded for an operator, oldest first.
+    fn proofs_of(
+        &self,
+        operator: OperatorId,
+    ) -> impl Future<Output = Result<Vec<ProofRecord>, StoreError>> + Send;
+
+    /// Enrols a probe (enabled). Conflict if the key is already enrolled.
+    fn enrol_probe(
+        &self,
+        probe: &NewProbe,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Probe, StoreError>> + Send;
+
+    /// Every probe, oldest first.
+    fn probes(&self) -> impl Future<Output = Result<Vec<Probe>, StoreError>> + Send;
+
+    /// The probe with this public key.
+    fn probe_by_key(
+        &self,
+        public_key: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<Probe>, StoreError>> + Send;
+
+    /// Enables or disables a probe. NotFound if there is no such probe.
+    fn set_probe_enabled(
+        &self,
+        id: ProbeId,
+        enabled: bool,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Probe, StoreError>> + Send;
+}

@@ -1,0 +1,200 @@
+//! The rows the store keeps, as the rest of resist sees them. Validation
+//! (address syntax, host names, region labels) happens before a value gets
+//! here; the schema's constraints are the last line, not the first.
+
+use resist_clock::UnixTime;
+use serde::{Deserialize, Serialize};
+
+/// Database id of an operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OperatorId(pub i64);
+
+/// Database id of a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(pub i64);
+
+/// Database id of a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProbeId(pub i64);
+
+/// What a node speaks. Stored as text with a CHECK constraint, so adding a
+/// protocol is a migration plus a variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Protocol {
+    /// SOCKS5 (RFC 1928), optionally with RFC 1929 username/password.
+    Socks5,
+}
+
+impl Protocol {
+    /// The name stored in the database and used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Socks5 => "socks5",
+        }
+    }
+
+    /// The protocol stored as `s`, if known.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "socks5" => Some(Protocol::Socks5),
+            _ => None,
+        }
+    }
+}
+
+/// An operator about to be registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewOperator {
+    /// The proven payout address, normalised (bech32 lower-case).
+    pub payout_address: String,
+    /// SHA-256 of the operator's access token (the token itself is never stored).
+    pub token_hash: [u8; 32],
+}
+
+/// A registered operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Operator {
+    /// Its id.
+    pub id: OperatorId,
+    /// Where its grants go.
+    pub payout_address: String,
+    /// When it registered.
+    pub created_at: UnixTime,
+    /// When its payout address or token last changed.
+    pub updated_at: UnixTime,
+}
+
+/// A node about to be added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewNode {
+    /// Host name or IP address literal (no brackets), as probes will dial it.
+    pub host: String,
+    /// TCP port, 1–65535.
+    pub port: u16,
+    /// What it speaks.
+    pub protocol: Protocol,
+    /// The username probes log in with, if the node requires one.
+    pub username: Option<String>,
+    /// The password probes log in with, if the node requires one.
+    pub password: Option<String>,
+}
+
+/// A change to a node; `None` fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeUpdate {
+    /// New host and port.
+    pub endpoint: Option<(String, u16)>,
+    /// New credentials: `Some(None)` removes them, `Some(Some((user, pass)))` sets them.
+    pub credentials: Option<Option<(String, String)>>,
+}
+
+/// A registered node.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Its id.
+    pub id: NodeId,
+    /// Who runs it.
+    pub operator: OperatorId,
+    /// Host name or IP address literal.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// What it speaks.
+    pub protocol: Protocol,
+    /// Username for probes.
+    pub username: Option<String>,
+    /// Password for probes.
+    pub password: Option<String>,
+    /// When it was added.
+    pub created_at: UnixTime,
+    /// When its endpoint or credentials last changed.
+    pub updated_at: UnixTime,
+}
+
+impl std::fmt::Debug for Node {
+    // The password is for probes only; it never appears in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("operator", &self.operator)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("protocol", &self.protocol)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+/// One address's signature over a change message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    /// The address that signed.
+    pub address: String,
+    /// The signature as the wallet produced it (base64).
+    pub signature: String,
+}
+
+/// The evidence for a signed change: the challenge it answers, the exact
+/// message, and the signatures the coordinator verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeProof {
+    /// The challenge nonce, consumed by the change.
+    pub nonce: String,
+    /// What the change was (`register`, `add-node`, …), for the audit trail.
+    pub action: String,
+    /// The exact signed message.
+    pub message: String,
+    /// One signature per address that had to sign (two for a payout change).
+    pub signatures: Vec<Signature>,
+}
+
+/// A signed change as recorded, for audits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofRecord {
+    /// The operator it changed.
+    pub operator: OperatorId,
+    /// The action name.
+    pub action: String,
+    /// The address that signed.
+    pub address: String,
+    /// The signed message.
+    pub message: String,
+    /// The signature.
+    pub signature: String,
+    /// When the change was applied.
+    pub created_at: UnixTime,
+}
+
+/// A probe about to be enrolled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewProbe {
+    /// Its ed25519 public key.
+    pub public_key: [u8; 32],
+    /// Its region label, e.g. `censored:RU` or `free:DE` (validated by the caller).
+    pub region: String,
+}
+
+/// An enrolled probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// Its id.
+    pub id: ProbeId,
+    /// Its ed25519 public key.
+    pub public_key: [u8; 32],
+    /// Its region label.
+    pub region: String,
+    /// Whether its reports are accepted.
+    pub enabled: bool,
+    /// When it was enrolled.
+    pub enrolled_at: UnixTime,
+    /// When it was last enabled or disabled.
+    pub updated_at: UnixTime,
+}
