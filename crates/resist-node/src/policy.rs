@@ -7,9 +7,11 @@
 //!
 //! This module is pure: addresses in, verdicts out.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
+pub use resist_proto::ip::special_range;
+use resist_proto::ip::special_ranges;
 
 use crate::config::PolicyConfig;
 use serde::{Deserialize, Serialize};
@@ -32,29 +34,6 @@ pub const TELEGRAM_RANGES: &[&str] = &[
     "2a0a:f280::/32",
 ];
 
-/// Special-purpose ranges refused as destinations unless explicitly allowed,
-/// each with the name used in metrics and errors.
-const SPECIAL_RANGES: &[(&str, &str)] = &[
-    ("0.0.0.0/8", "unspecified"),
-    ("::/128", "unspecified"),
-    ("127.0.0.0/8", "loopback"),
-    ("::1/128", "loopback"),
-    ("10.0.0.0/8", "private"),
-    ("172.16.0.0/12", "private"),
-    ("192.168.0.0/16", "private"),
-    ("fc00::/7", "private"),
-    ("fec0::/10", "private"),
-    ("100.64.0.0/10", "shared"),
-    ("169.254.0.0/16", "link-local"),
-    ("fe80::/10", "link-local"),
-    ("224.0.0.0/4", "multicast"),
-    ("ff00::/8", "multicast"),
-    ("240.0.0.0/4", "reserved"),
-    ("192.0.0.0/24", "reserved"),
-    ("198.18.0.0/15", "reserved"),
-    ("::/96", "reserved"),
-    ("64:ff9b:1::/48", "reserved"),
-];
 
 /// Which destinations a node serves before its allow and deny lists apply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,37 +166,14 @@ impl Policy {
     }
 }
 
-/// The special-purpose range `ip` falls in, if any. NAT64 addresses
-/// (64:ff9b::/96) are judged by the IPv4 address they embed.
-pub fn special_range(ip: IpAddr) -> Option<&'static str> {
-    let ip = ip.to_canonical();
-    if let IpAddr::V6(v6) = ip
-        && let Some(v4) = nat64_embedded(v6)
-    {
-        return special_range(IpAddr::V4(v4));
-    }
-    SPECIAL_RANGES
-        .iter()
-        .find(|(net, _)| net.parse::<IpNet>().is_ok_and(|n| n.contains(&ip)))
-        .map(|(_, kind)| *kind)
-}
-
-/// The IPv4 address inside a well-known-prefix NAT64 address (RFC 6052).
-fn nat64_embedded(v6: Ipv6Addr) -> Option<Ipv4Addr> {
-    let s = v6.segments();
-    (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0])
-        .then(|| Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7])))
-}
-
 /// Whether any allow entry overlaps a special range (worth a warning at start).
 pub fn allow_list_overlaps_special(allow: &[IpNet]) -> Vec<IpNet> {
     allow
         .iter()
         .filter(|net| {
             special_range(net.network()).is_some()
-                || SPECIAL_RANGES
-                    .iter()
-                    .filter_map(|(r, _)| r.parse::<IpNet>().ok())
+                || special_ranges()
+                    .filter_map(|(addr, len)| IpNet::new(addr, len).ok())
                     .any(|s| net.contains(&s))
         })
         .copied()
