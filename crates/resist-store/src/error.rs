@@ -11,6 +11,9 @@ pub enum ConflictKind {
     Endpoint,
     /// A probe with this public key is already enrolled.
     ProbeKey,
+    /// Another operator already has this access token hash. Tokens are
+    /// random, so this means the caller reused one: generate a fresh token.
+    AccessToken,
 }
 
 impl std::fmt::Display for ConflictKind {
@@ -19,6 +22,7 @@ impl std::fmt::Display for ConflictKind {
             ConflictKind::PayoutAddress => "this payout address is already registered",
             ConflictKind::Endpoint => "a node with this host and port is already registered",
             ConflictKind::ProbeKey => "a probe with this public key is already enrolled",
+            ConflictKind::AccessToken => "this access token is already in use",
         })
     }
 }
@@ -50,4 +54,24 @@ pub enum StoreError {
     /// A stored value cannot be read back (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database URL names a scheme this crate does not speak. Use
+    /// `sqlite:PATH`, `postgres://…` or `postgresql://…`, or no URL at all for
+    /// the SQLite file in the data directory. Only the scheme is kept, since
+    /// the rest of a URL may hold a password.
+    #[error(
+        "unsupported database URL scheme {scheme:?}: use sqlite:PATH, postgres://… or postgresql://…"
+    )]
+    UnsupportedUrl {
+        /// The scheme found before the first `:`, or empty if there was none.
+        scheme: String,
+    },
+    /// The data directory for the default SQLite file cannot be created;
+    /// check the path and its permissions.
+    #[error("cannot create the data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
 }

@@ -6,14 +6,25 @@ use std::future::Future;
 
 use resist_clock::UnixTime;
 
+mod any;
+#[cfg(feature = "testing")]
+pub mod conformance;
 mod error;
 mod model;
+mod postgres;
+mod sql;
+mod sqlite;
+#[cfg(test)]
+mod test;
 
+pub use any::AnyStore;
 pub use error::{ConflictKind, StoreError};
 pub use model::{
     ChangeProof, NewNode, NewOperator, NewProbe, Node, NodeId, NodeUpdate, Operator, OperatorId,
     Probe, ProbeId, ProofRecord, Protocol, Signature,
 };
+pub use postgres::PostgresStore;
+pub use sqlite::{SQLITE_FILE_NAME, SqliteStore};
 
 /// Everything the coordinator keeps. Implemented by [`SqliteStore`] and
 /// [`PostgresStore`]; the conformance suite (feature `testing`) runs the same

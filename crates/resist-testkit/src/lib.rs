@@ -1,10 +1,13 @@
 //! Helpers for resist's tests: a node on 127.0.0.1:0 with a shutdown handle,
 //! loopback servers to relay to (HTTP, TCP echo, UDP echo), and a SOCKS5 client
-//! built on `resist-socks5`'s client state machine.
+//! built on `resist-socks5`'s client state machine, and a throwaway PostgreSQL
+//! server ([`postgres::TempPostgres`]).
 //!
 //! Everything binds loopback only; nothing here reaches any other address.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: failing loudly is the point
+
+pub mod postgres;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

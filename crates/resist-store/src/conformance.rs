@@ -1,0 +1,1433 @@
+//! The behaviour every [`Store`] must have, as stories that run unchanged
+//! against any implementation (feature `testing`).
+//!
+//! Each story takes a fresh, empty store and panics with a message on the
+//! first broken promise. [`run_all`] runs every story, each on its own store;
+//! this crate's `tests/conformance.rs` runs it against SQLite and against a
+//! real PostgreSQL. A new backend passes when `run_all` does.
+//!
+//! The races (`concurrent_*`) run their calls concurrently on one task: each
+//! call holds its own pooled connection, so the database sees them at the
+//! same time, and the suite needs no runtime of its own.
+
+// Test support: a failed assertion is the report.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use resist_clock::UnixTime;
+
+use crate::{
+    ChangeProof, ConflictKind, NewNode, NewOperator, NewProbe, Node, NodeId, NodeUpdate,
+    OperatorId, ProbeId, Protocol, Signature, Store, StoreError,
+};
+
+/// Every story, each given a fresh store from `make`, in a fixed order. Prints
+/// each story's name to stderr as it starts, so a failure names its story.
+pub async fn run_all<S, F, Fut>(mut make: F)
+where
+    S: Store,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    macro_rules! story {
+        ($($name:ident),* $(,)?) => {
+            $(
+                eprintln!("conformance: {}", stringify!($name));
+                $name(&make().await).await;
+            )*
+        };
+    }
+    story!(
+        ping_and_meta,
+        register_and_read_back,
+        lookups_of_absent_rows,
+        listings_are_oldest_first,
+        payout_conflict_stores_nothing,
+        endpoint_conflict_stores_nothing,
+        access_token_conflict,
+        invalid_node_stores_nothing,
+        challenge_is_single_use,
+        challenge_expires,
+        purge_removes_only_expired,
+        change_payout,
+        set_operator_token,
+        add_node,
+        update_node_semantics,
+        update_node_conflict_and_not_found,
+        probes,
+        proofs_recorded_in_order,
+        concurrent_register_same_endpoint,
+        concurrent_same_nonce,
+        concurrent_crossed_endpoints,
+        concurrent_meta_first_writer,
+    );
+}
+
+/// A time far from zero and from the limits of `i64`.
+const T0: UnixTime = UnixTime(1_800_000_000);
+
+fn at(seconds: i64) -> UnixTime {
+    UnixTime(T0.0 + seconds)
+}
+
+/// Creates `nonce`, valid for five minutes from `now`.
+async fn challenge<S: Store>(s: &S, nonce: &str, now: UnixTime) {
+    s.create_challenge(nonce, now, UnixTime(now.0 + 300))
+        .await
+        .expect("create_challenge");
+}
+
+fn proof(nonce: &str, action: &str, signers: &[&str]) -> ChangeProof {
+    ChangeProof {
+        nonce: nonce.into(),
+        action: action.into(),
+        message: format!("resist {action}\nnonce: {nonce}\n"),
+        signatures: signers
+            .iter()
+            .map(|a| Signature {
+                address: (*a).into(),
+                signature: format!("sig-of-{a}-over-{nonce}"),
+            })
+            .collect(),
+    }
+}
+
+fn new_operator(address: &str, token: u8) -> NewOperator {
+    NewOperator {
+        payout_address: address.into(),
+        token_hash: [token; 32],
+    }
+}
+
+fn open_node(host: &str, port: u16) -> NewNode {
+    NewNode {
+        host: host.into(),
+        port,
+        protocol: Protocol::Socks5,
+        username: None,
+        password: None,
+    }
+}
+
+fn locked_node(host: &str, port: u16, user: &str, pass: &str) -> NewNode {
+    NewNode {
+        username: Some(user.into()),
+        password: Some(pass.into()),
+        ..open_node(host, port)
+    }
+}
+
+/// Registers `address` with `nodes`, through a fresh challenge named after it.
+async fn register<S: Store>(
+    s: &S,
+    address: &str,
+    token: u8,
+    nodes: &[NewNode],
+    now: UnixTime,
+) -> (crate::Operator, Vec<Node>) {
+    let nonce = format!("register-{address}");
+    challenge(s, &nonce, now).await;
+    s.register_operator(
+        &new_operator(address, token),
+        nodes,
+        &proof(&nonce, "register", &[address]),
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("register {address}: {e}"))
+}
+
+fn assert_node_is(node: &Node, operator: OperatorId, new: &NewNode, created: UnixTime) {
+    assert_eq!(node.operator, operator, "node operator");
+    assert_eq!(node.host, new.host, "node host");
+    assert_eq!(node.port, new.port, "node port");
+    assert_eq!(node.protocol, new.protocol, "node protocol");
+    assert_eq!(node.username, new.username, "node username");
+    assert_eq!(node.password, new.password, "node password");
+    assert_eq!(node.created_at, created, "node created_at");
+    assert_eq!(node.updated_at, created, "node updated_at");
+}
+
+#[track_caller]
+fn assert_conflict<T: std::fmt::Debug>(r: Result<T, StoreError>, kind: ConflictKind) {
+    match r {
+        Err(StoreError::Conflict(k)) => assert_eq!(k, kind, "conflict kind"),
+        other => panic!("expected Conflict({kind:?}), got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>, what: &str) {
+    match r {
+        Err(StoreError::NotFound { what: w }) => assert_eq!(w, what, "NotFound of what"),
+        other => panic!("expected NotFound {{ what: {what:?} }}, got {other:?}"),
+    }
+}
+
+#[track_caller]
+fn assert_challenge_invalid<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    assert!(
+        matches!(r, Err(StoreError::ChallengeInvalid)),
+        "expected ChallengeInvalid, got {r:?}"
+    );
+}
+
+/// The store answers, and `meta_get_or_insert` keeps the first value per key.
+pub async fn ping_and_meta<S: Store>(s: &S) {
+    s.ping().await.expect("ping");
+    assert_eq!(
+        s.meta_get_or_insert("network", "regtest").await.unwrap(),
+        "regtest"
+    );
+    assert_eq!(
+        s.meta_get_or_insert("network", "bitcoin").await.unwrap(),
+        "regtest",
+        "the first writer wins"
+    );
+    assert_eq!(
+        s.meta_get_or_insert("canary-key", "k1").await.unwrap(),
+        "k1",
+        "keys are independent"
+    );
+    assert_eq!(
+        s.meta_get_or_insert("network", "").await.unwrap(),
+        "regtest"
+    );
+    // Text survives as given: case, spaces, non-ASCII.
+    let odd = "Ünïcode value with  two spaces and 'quotes' \"both\"";
+    assert_eq!(s.meta_get_or_insert("odd", odd).await.unwrap(), odd);
+}
+
+/// Every field of a registration comes back from every read.
+pub async fn register_and_read_back<S: Store>(s: &S) {
+    let address = "bcrt1qregisterreadback0000000000000000000";
+    let nodes = [
+        locked_node("203.0.113.7", 1080, "alice", "correct horse"),
+        open_node("2001:db8::7", 65535),
+        open_node("proxy.example.org", 1),
+    ];
+    challenge(s, "n-register", T0).await;
+    let p = ChangeProof {
+        nonce: "n-register".into(),
+        action: "register".into(),
+        message: "register\nline two with ünïcode\n".into(),
+        signatures: vec![Signature {
+            address: address.into(),
+            signature: "AkcwRAIgsignature+/=".into(),
+        }],
+    };
+    let now = at(10);
+    let (op, added) = s
+        .register_operator(&new_operator(address, 0xA5), &nodes, &p, now)
+        .await
+        .expect("register");
+    assert_eq!(op.payout_address, address);
+    assert_eq!(op.created_at, now);
+    assert_eq!(op.updated_at, now);
+    assert_eq!(added.len(), 3, "one node per input");
+    for (node, new) in added.iter().zip(&nodes) {
+        assert_node_is(node, op.id, new, now);
+    }
+    let mut ids: Vec<NodeId> = added.iter().map(|n| n.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "distinct node ids");
+
+    assert_eq!(s.operator(op.id).await.unwrap().as_ref(), Some(&op));
+    assert_eq!(
+        s.operator_by_payout(address).await.unwrap().as_ref(),
+        Some(&op)
+    );
+    assert_eq!(
+        s.operator_by_token(&[0xA5; 32]).await.unwrap().as_ref(),
+        Some(&op)
+    );
+    assert_eq!(s.operators().await.unwrap(), vec![op.clone()]);
+    for node in &added {
+        assert_eq!(s.node(node.id).await.unwrap().as_ref(), Some(node));
+    }
+    let mut by_id = added.clone();
+    by_id.sort_by_key(|n| n.id);
+    assert_eq!(s.nodes().await.unwrap(), by_id);
+    assert_eq!(s.nodes_of(op.id).await.unwrap(), by_id);
+
+    let proofs = s.proofs_of(op.id).await.unwrap();
+    assert_eq!(proofs.len(), 1, "one proof row per signature");
+    let r = &proofs[0];
+    assert_eq!(r.operator, op.id);
+    assert_eq!(r.action, "register");
+    assert_eq!(r.address, address);
+    assert_eq!(r.message, p.message);
+    assert_eq!(r.signature, p.signatures[0].signature);
+    assert_eq!(r.created_at, now);
+
+    // The nonce is spent.
+    assert_challenge_invalid(
+        s.register_operator(
+            &new_operator("bcrt1qother", 1),
+            &[],
+            &proof("n-register", "register", &["bcrt1qother"]),
+            now,
+        )
+        .await,
+    );
+}
+
+/// Reads of rows that do not exist answer `None` or an empty list.
+pub async fn lookups_of_absent_rows<S: Store>(s: &S) {
+    assert_eq!(s.operator(OperatorId(1)).await.unwrap(), None);
+    assert_eq!(s.operator_by_payout("bcrt1qnobody").await.unwrap(), None);
+    assert_eq!(s.operator_by_token(&[7; 32]).await.unwrap(), None);
+    assert!(s.operators().await.unwrap().is_empty());
+    assert_eq!(s.node(NodeId(1)).await.unwrap(), None);
+    assert!(s.nodes().await.unwrap().is_empty());
+    assert!(s.nodes_of(OperatorId(1)).await.unwrap().is_empty());
+    assert!(s.proofs_of(OperatorId(1)).await.unwrap().is_empty());
+    assert!(s.probes().await.unwrap().is_empty());
+    assert_eq!(s.probe_by_key(&[7; 32]).await.unwrap(), None);
+    assert_eq!(s.purge_expired_challenges(at(1_000_000)).await.unwrap(), 0);
+
+    // Payout lookups are exact: no case folding, no prefix match.
+    register(s, "bcrt1qexact", 1, &[], T0).await;
+    assert_eq!(s.operator_by_payout("BCRT1QEXACT").await.unwrap(), None);
+    assert_eq!(s.operator_by_payout("bcrt1qexac").await.unwrap(), None);
+}
+
+/// Operators, nodes and probes are listed oldest first; `nodes_of` lists only
+/// the operator's own.
+pub async fn listings_are_oldest_first<S: Store>(s: &S) {
+    // Addresses and hosts in reverse alphabetical order, so an ORDER BY on
+    // the wrong column shows.
+    let (c, c_nodes) = register(
+        s,
+        "bcrt1qccc",
+        3,
+        &[open_node("z.example", 1080), open_node("y.example", 1080)],
+        at(1),
+    )
+    .await;
+    let (b, b_nodes) = register(s, "bcrt1qbbb", 2, &[open_node("x.example", 1080)], at(2)).await;
+    let (a, _) = register(s, "bcrt1qaaa", 1, &[], at(3)).await;
+    challenge(s, "n-add", at(4)).await;
+    let late = s
+        .add_node(
+            c.id,
+            &open_node("a.example", 1080),
+            &proof("n-add", "add-node", &["bcrt1qccc"]),
+            at(4),
+        )
+        .await
+        .unwrap();
+
+    let operators: Vec<OperatorId> = s.operators().await.unwrap().iter().map(|o| o.id).collect();
+    assert_eq!(operators, vec![c.id, b.id, a.id]);
+
+    let mut c_sorted = c_nodes.clone();
+    c_sorted.sort_by_key(|n| n.id);
+    let mut expected: Vec<Node> = c_sorted.clone();
+    expected.extend(b_nodes.iter().cloned());
+    expected.push(late.clone());
+    assert_eq!(s.nodes().await.unwrap(), expected);
+    let mut of_c = c_sorted;
+    of_c.push(late);
+    assert_eq!(s.nodes_of(c.id).await.unwrap(), of_c);
+    assert_eq!(s.nodes_of(b.id).await.unwrap(), b_nodes);
+    assert!(s.nodes_of(a.id).await.unwrap().is_empty());
+
+    for (i, k) in [9u8, 5, 1].into_iter().enumerate() {
+        s.enrol_probe(
+            &NewProbe {
+                public_key: [k; 32],
+                region: "free:DE".into(),
+            },
+            at(10 + i64::try_from(i).unwrap()),
+        )
+        .await
+        .unwrap();
+    }
+    let keys: Vec<u8> = s
+        .probes()
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.public_key[0])
+        .collect();
+    assert_eq!(keys, vec![9, 5, 1]);
+}
+
+/// A registration whose payout address is taken fails with a Conflict, stores
+/// nothing, and leaves its nonce usable.
+pub async fn payout_conflict_stores_nothing<S: Store>(s: &S) {
+    let (first, _) = register(s, "bcrt1qtaken", 1, &[open_node("198.51.100.1", 1080)], T0).await;
+    challenge(s, "n-second", at(1)).await;
+    let second = s
+        .register_operator(
+            &new_operator("bcrt1qtaken", 2),
+            &[open_node("198.51.100.2", 1080)],
+            &proof("n-second", "register", &["bcrt1qtaken"]),
+            at(1),
+        )
+        .await;
+    assert_conflict(second, ConflictKind::PayoutAddress);
+    assert_eq!(s.operators().await.unwrap(), vec![first.clone()]);
+    assert_eq!(s.nodes().await.unwrap().len(), 1, "the node was not stored");
+    assert_eq!(s.operator_by_token(&[2; 32]).await.unwrap(), None);
+    assert_eq!(s.proofs_of(first.id).await.unwrap().len(), 1);
+
+    // The nonce was not consumed: a corrected request goes through with it.
+    let (op, nodes) = s
+        .register_operator(
+            &new_operator("bcrt1qfree", 2),
+            &[open_node("198.51.100.2", 1080)],
+            &proof("n-second", "register", &["bcrt1qfree"]),
+            at(2),
+        )
+        .await
+        .expect("the nonce is still usable");
+    assert_eq!(op.payout_address, "bcrt1qfree");
+    assert_eq!(nodes.len(), 1);
+}
+
+/// A registration whose second node's endpoint is taken fails with a
+/// Conflict: the operator row, its first node and its proof are all absent
+/// afterwards, and the nonce is still usable.
+pub async fn endpoint_conflict_stores_nothing<S: Store>(s: &S) {
+    let (first, first_nodes) =
+        register(s, "bcrt1qfirst", 1, &[open_node("198.51.100.9", 443)], T0).await;
+    challenge(s, "n-clash", at(1)).await;
+    let clash = [
+        open_node("198.51.100.10", 443),
+        // Same host, same port as the first operator's node.
+        open_node("198.51.100.9", 443),
+    ];
+    let r = s
+        .register_operator(
+            &new_operator("bcrt1qsecond", 2),
+            &clash,
+            &proof("n-clash", "register", &["bcrt1qsecond"]),
+            at(1),
+        )
+        .await;
+    assert_conflict(r, ConflictKind::Endpoint);
+    assert_eq!(s.operator_by_payout("bcrt1qsecond").await.unwrap(), None);
+    assert_eq!(s.operator_by_token(&[2; 32]).await.unwrap(), None);
+    assert_eq!(s.operators().await.unwrap(), vec![first.clone()]);
+    assert_eq!(s.nodes().await.unwrap(), first_nodes);
+
+    // The same endpoint twice in one request conflicts with itself.
+    let twice = [
+        open_node("198.51.100.11", 8080),
+        open_node("198.51.100.11", 8080),
+    ];
+    let r = s
+        .register_operator(
+            &new_operator("bcrt1qsecond", 2),
+            &twice,
+            &proof("n-clash", "register", &["bcrt1qsecond"]),
+            at(1),
+        )
+        .await;
+    assert_conflict(r, ConflictKind::Endpoint);
+    assert_eq!(s.operators().await.unwrap().len(), 1);
+
+    // Same host on another port, or another host on the same port, is fine,
+    // and the nonce is still there to be used.
+    let fine = [
+        open_node("198.51.100.9", 444),
+        open_node("198.51.100.10", 443),
+    ];
+    let (second, nodes) = s
+        .register_operator(
+            &new_operator("bcrt1qsecond", 2),
+            &fine,
+            &proof("n-clash", "register", &["bcrt1qsecond"]),
+            at(2),
+        )
+        .await
+        .expect("the nonce is still usable");
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(s.nodes_of(second.id).await.unwrap().len(), 2);
+    assert_eq!(s.proofs_of(second.id).await.unwrap().len(), 1);
+}
+
+/// Two operators cannot share an access token hash.
+pub async fn access_token_conflict<S: Store>(s: &S) {
+    let (a, _) = register(s, "bcrt1qtoken-a", 1, &[], T0).await;
+    challenge(s, "n-b", T0).await;
+    let r = s
+        .register_operator(
+            &new_operator("bcrt1qtoken-b", 1),
+            &[],
+            &proof("n-b", "register", &["bcrt1qtoken-b"]),
+            T0,
+        )
+        .await;
+    assert_conflict(r, ConflictKind::AccessToken);
+    assert_eq!(s.operators().await.unwrap(), vec![a.clone()]);
+
+    let (b, _) = s
+        .register_operator(
+            &new_operator("bcrt1qtoken-b", 2),
+            &[],
+            &proof("n-b", "register", &["bcrt1qtoken-b"]),
+            T0,
+        )
+        .await
+        .unwrap();
+    challenge(s, "n-steal", at(1)).await;
+    let r = s
+        .set_operator_token(
+            b.id,
+            &[1; 32],
+            &proof("n-steal", "token", &["bcrt1qtoken-b"]),
+            at(1),
+        )
+        .await;
+    assert_conflict(r, ConflictKind::AccessToken);
+    assert_eq!(
+        s.operator_by_token(&[1; 32]).await.unwrap().map(|o| o.id),
+        Some(a.id)
+    );
+    assert_eq!(
+        s.operator_by_token(&[2; 32]).await.unwrap().map(|o| o.id),
+        Some(b.id)
+    );
+}
+
+/// The schema refuses what the types allow but the rules do not (port 0, a
+/// username without a password), and the refusal stores nothing.
+pub async fn invalid_node_stores_nothing<S: Store>(s: &S) {
+    challenge(s, "n-bad", T0).await;
+    let bad_nodes = [
+        open_node("198.51.100.1", 0),
+        NewNode {
+            username: Some("alice".into()),
+            password: None,
+            ..open_node("198.51.100.1", 1080)
+        },
+        NewNode {
+            username: None,
+            password: Some("secret".into()),
+            ..open_node("198.51.100.1", 1080)
+        },
+        open_node("", 1080),
+    ];
+    for bad in &bad_nodes {
+        let r = s
+            .register_operator(
+                &new_operator("bcrt1qbad", 1),
+                std::slice::from_ref(bad),
+                &proof("n-bad", "register", &["bcrt1qbad"]),
+                T0,
+            )
+            .await;
+        assert!(
+            matches!(r, Err(StoreError::Database(_))),
+            "{bad:?} must be refused by the schema, got {r:?}"
+        );
+        assert!(s.operators().await.unwrap().is_empty());
+        assert!(s.nodes().await.unwrap().is_empty());
+    }
+    // The nonce survived every refusal.
+    s.register_operator(
+        &new_operator("bcrt1qbad", 1),
+        &[open_node("198.51.100.1", 1080)],
+        &proof("n-bad", "register", &["bcrt1qbad"]),
+        T0,
+    )
+    .await
+    .expect("nonce still usable");
+}
+
+/// A nonce works once; an unknown one never.
+pub async fn challenge_is_single_use<S: Store>(s: &S) {
+    assert_challenge_invalid(
+        s.register_operator(
+            &new_operator("bcrt1qunknown", 1),
+            &[open_node("198.51.100.1", 1080)],
+            &proof("never-issued", "register", &["bcrt1qunknown"]),
+            T0,
+        )
+        .await,
+    );
+    assert!(s.operators().await.unwrap().is_empty(), "nothing stored");
+    assert!(s.nodes().await.unwrap().is_empty(), "nothing stored");
+
+    let (op, _) = register(s, "bcrt1qonce", 1, &[], T0).await;
+    challenge(s, "n-once", T0).await;
+    s.add_node(
+        op.id,
+        &open_node("198.51.100.2", 1080),
+        &proof("n-once", "add-node", &["bcrt1qonce"]),
+        at(1),
+    )
+    .await
+    .expect("first use");
+    assert_challenge_invalid(
+        s.add_node(
+            op.id,
+            &open_node("198.51.100.3", 1080),
+            &proof("n-once", "add-node", &["bcrt1qonce"]),
+            at(2),
+        )
+        .await,
+    );
+    assert_eq!(
+        s.nodes_of(op.id).await.unwrap().len(),
+        1,
+        "replay stored nothing"
+    );
+    assert_eq!(
+        s.proofs_of(op.id).await.unwrap().len(),
+        2,
+        "register and one add-node"
+    );
+    // Every signed change consumes: payout, token and node updates too.
+    challenge(s, "n-twice", at(3)).await;
+    s.set_operator_token(
+        op.id,
+        &[9; 32],
+        &proof("n-twice", "token", &["bcrt1qonce"]),
+        at(3),
+    )
+    .await
+    .unwrap();
+    assert_challenge_invalid(
+        s.change_payout(
+            op.id,
+            "bcrt1qelsewhere",
+            &proof("n-twice", "payout", &["bcrt1qonce", "bcrt1qelsewhere"]),
+            at(3),
+        )
+        .await,
+    );
+    assert_eq!(
+        s.operator(op.id).await.unwrap().unwrap().payout_address,
+        "bcrt1qonce"
+    );
+}
+
+/// A nonce is valid strictly before its expiry and not at or after it.
+pub async fn challenge_expires<S: Store>(s: &S) {
+    let (op, _) = register(s, "bcrt1qexpiry", 1, &[], T0).await;
+    s.create_challenge("n-expiring", at(0), at(60))
+        .await
+        .unwrap();
+    s.create_challenge("n-last-second", at(0), at(60))
+        .await
+        .unwrap();
+    assert_challenge_invalid(
+        s.add_node(
+            op.id,
+            &open_node("198.51.100.1", 1080),
+            &proof("n-expiring", "add-node", &["bcrt1qexpiry"]),
+            at(60),
+        )
+        .await,
+    );
+    assert_challenge_invalid(
+        s.add_node(
+            op.id,
+            &open_node("198.51.100.1", 1080),
+            &proof("n-expiring", "add-node", &["bcrt1qexpiry"]),
+            at(61),
+        )
+        .await,
+    );
+    assert!(s.nodes().await.unwrap().is_empty());
+    s.add_node(
+        op.id,
+        &open_node("198.51.100.1", 1080),
+        &proof("n-last-second", "add-node", &["bcrt1qexpiry"]),
+        at(59),
+    )
+    .await
+    .expect("valid one second before expiry");
+}
+
+/// Purging deletes the challenges expired at or before `now`, counts them,
+/// and leaves the others usable.
+pub async fn purge_removes_only_expired<S: Store>(s: &S) {
+    let (op, _) = register(s, "bcrt1qpurge", 1, &[], T0).await;
+    s.create_challenge("n-10", at(0), at(10)).await.unwrap();
+    s.create_challenge("n-20", at(0), at(20)).await.unwrap();
+    s.create_challenge("n-21", at(0), at(21)).await.unwrap();
+    s.create_challenge("n-99", at(0), at(99)).await.unwrap();
+    assert_eq!(s.purge_expired_challenges(at(5)).await.unwrap(), 0);
+    assert_eq!(s.purge_expired_challenges(at(20)).await.unwrap(), 2);
+    assert_eq!(
+        s.purge_expired_challenges(at(20)).await.unwrap(),
+        0,
+        "already gone"
+    );
+    // n-21 is still there, and valid at 20.
+    s.add_node(
+        op.id,
+        &open_node("198.51.100.21", 1080),
+        &proof("n-21", "add-node", &["bcrt1qpurge"]),
+        at(20),
+    )
+    .await
+    .expect("unexpired challenge survives the purge");
+    assert_eq!(s.purge_expired_challenges(at(1000)).await.unwrap(), 1);
+    assert_challenge_invalid(
+        s.add_node(
+            op.id,
+            &open_node("198.51.100.99", 1080),
+            &proof("n-99", "add-node", &["bcrt1qpurge"]),
+            at(30),
+        )
+        .await,
+    );
+}
+
+/// A payout change moves the address, records both signatures, and refuses
+/// an address in use by another operator.
+pub async fn change_payout<S: Store>(s: &S) {
+    let (a, _) = register(s, "bcrt1qold", 1, &[], T0).await;
+    let (b, _) = register(s, "bcrt1qother", 2, &[], T0).await;
+
+    challenge(s, "n-move", at(5)).await;
+    let moved = s
+        .change_payout(
+            a.id,
+            "bcrt1qnew",
+            &proof("n-move", "change-payout", &["bcrt1qold", "bcrt1qnew"]),
+            at(7),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.id, a.id);
+    assert_eq!(moved.payout_address, "bcrt1qnew");
+    assert_eq!(moved.created_at, T0);
+    assert_eq!(moved.updated_at, at(7));
+    assert_eq!(s.operator(a.id).await.unwrap(), Some(moved.clone()));
+    assert_eq!(s.operator_by_payout("bcrt1qold").await.unwrap(), None);
+    assert_eq!(
+        s.operator_by_payout("bcrt1qnew").await.unwrap(),
+        Some(moved.clone())
+    );
+    let proofs = s.proofs_of(a.id).await.unwrap();
+    let signers: Vec<(&str, &str)> = proofs
+        .iter()
+        .map(|p| (p.action.as_str(), p.address.as_str()))
+        .collect();
+    assert_eq!(
+        signers,
+        vec![
+            ("register", "bcrt1qold"),
+            ("change-payout", "bcrt1qold"),
+            ("change-payout", "bcrt1qnew"),
+        ]
+    );
+
+    // The old address is free again.
+    challenge(s, "n-reuse", at(8)).await;
+    s.register_operator(
+        &new_operator("bcrt1qold", 3),
+        &[],
+        &proof("n-reuse", "register", &["bcrt1qold"]),
+        at(8),
+    )
+    .await
+    .expect("a released address can be registered");
+
+    // Taking another operator's address: Conflict, nothing changes, nonce kept.
+    challenge(s, "n-steal", at(9)).await;
+    assert_conflict(
+        s.change_payout(
+            a.id,
+            "bcrt1qother",
+            &proof("n-steal", "change-payout", &["bcrt1qnew", "bcrt1qother"]),
+            at(9),
+        )
+        .await,
+        ConflictKind::PayoutAddress,
+    );
+    assert_eq!(s.operator(a.id).await.unwrap(), Some(moved));
+    assert_eq!(s.operator(b.id).await.unwrap(), Some(b));
+    assert_eq!(
+        s.proofs_of(a.id).await.unwrap().len(),
+        3,
+        "no proof recorded"
+    );
+    assert_not_found(
+        s.change_payout(
+            OperatorId(999_999),
+            "bcrt1qghost",
+            &proof("n-steal", "change-payout", &["bcrt1qghost"]),
+            at(9),
+        )
+        .await,
+        "operator",
+    );
+    s.change_payout(
+        a.id,
+        "bcrt1qthird",
+        &proof("n-steal", "change-payout", &["bcrt1qnew", "bcrt1qthird"]),
+        at(10),
+    )
+    .await
+    .expect("the nonce survived the conflict and the NotFound");
+}
+
+/// A new token replaces the old one for lookups.
+pub async fn set_operator_token<S: Store>(s: &S) {
+    let (op, _) = register(s, "bcrt1qtoken", 1, &[], T0).await;
+    challenge(s, "n-token", at(1)).await;
+    s.set_operator_token(
+        op.id,
+        &[0xEE; 32],
+        &proof("n-token", "new-token", &["bcrt1qtoken"]),
+        at(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.operator_by_token(&[1; 32]).await.unwrap(), None);
+    let now = s.operator_by_token(&[0xEE; 32]).await.unwrap().unwrap();
+    assert_eq!(now.id, op.id);
+    assert_eq!(now.payout_address, op.payout_address);
+    assert_eq!(now.created_at, T0);
+    assert_eq!(now.updated_at, at(2));
+    let last = s.proofs_of(op.id).await.unwrap().pop().unwrap();
+    assert_eq!(last.action, "new-token");
+
+    challenge(s, "n-ghost", at(3)).await;
+    assert_not_found(
+        s.set_operator_token(
+            OperatorId(999_999),
+            &[0xDD; 32],
+            &proof("n-ghost", "new-token", &["bcrt1qghost"]),
+            at(3),
+        )
+        .await,
+        "operator",
+    );
+    assert_eq!(s.operator_by_token(&[0xDD; 32]).await.unwrap(), None);
+}
+
+/// Adding a node stores it with the proof; a taken endpoint or an unknown
+/// operator is refused and keeps the nonce.
+pub async fn add_node<S: Store>(s: &S) {
+    let (a, _) = register(s, "bcrt1qadd-a", 1, &[open_node("198.51.100.1", 1080)], T0).await;
+    challenge(s, "n-add", at(1)).await;
+    let new = locked_node("proxy.example.net", 9050, "bob", "hunter2");
+    let node = s
+        .add_node(
+            a.id,
+            &new,
+            &proof("n-add", "add-node", &["bcrt1qadd-a"]),
+            at(2),
+        )
+        .await
+        .unwrap();
+    assert_node_is(&node, a.id, &new, at(2));
+    assert_eq!(s.node(node.id).await.unwrap(), Some(node.clone()));
+    assert_eq!(s.nodes_of(a.id).await.unwrap().len(), 2);
+    let last = s.proofs_of(a.id).await.unwrap().pop().unwrap();
+    assert_eq!((last.action.as_str(), last.created_at), ("add-node", at(2)));
+
+    challenge(s, "n-taken", at(3)).await;
+    assert_conflict(
+        s.add_node(
+            a.id,
+            &open_node("proxy.example.net", 9050),
+            &proof("n-taken", "add-node", &["bcrt1qadd-a"]),
+            at(3),
+        )
+        .await,
+        ConflictKind::Endpoint,
+    );
+    assert_not_found(
+        s.add_node(
+            OperatorId(999_999),
+            &open_node("198.51.100.77", 1080),
+            &proof("n-taken", "add-node", &["bcrt1qghost"]),
+            at(3),
+        )
+        .await,
+        "operator",
+    );
+    assert_eq!(s.nodes().await.unwrap().len(), 2, "nothing stored");
+    s.add_node(
+        a.id,
+        &open_node("198.51.100.77", 1080),
+        &proof("n-taken", "add-node", &["bcrt1qadd-a"]),
+        at(4),
+    )
+    .await
+    .expect("the nonce survived");
+}
+
+/// `NodeUpdate`: `None` fields stay; `endpoint` moves the node;
+/// `credentials: Some(None)` removes them, `Some(Some(..))` sets them.
+pub async fn update_node_semantics<S: Store>(s: &S) {
+    let (op, nodes) = register(
+        s,
+        "bcrt1qupdate",
+        1,
+        &[locked_node("198.51.100.1", 1080, "alice", "pw1")],
+        T0,
+    )
+    .await;
+    let id = nodes[0].id;
+    let mut nonce = 0;
+    let mut update = async |u: NodeUpdate, t: i64| {
+        nonce += 1;
+        let n = format!("n-update-{nonce}");
+        challenge(s, &n, at(t)).await;
+        let node = s
+            .update_node(
+                op.id,
+                id,
+                &u,
+                &proof(&n, "update-node", &["bcrt1qupdate"]),
+                at(t),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("update {u:?}: {e}"));
+        assert_eq!(s.node(id).await.unwrap().as_ref(), Some(&node), "read back");
+        node
+    };
+
+    let n = update(
+        NodeUpdate {
+            endpoint: Some(("2001:db8::1".into(), 443)),
+            credentials: None,
+        },
+        1,
+    )
+    .await;
+    assert_eq!((n.host.as_str(), n.port), ("2001:db8::1", 443));
+    assert_eq!(n.username.as_deref(), Some("alice"), "credentials kept");
+    assert_eq!(n.password.as_deref(), Some("pw1"), "credentials kept");
+    assert_eq!((n.created_at, n.updated_at), (T0, at(1)));
+    assert_eq!(
+        (n.id, n.operator, n.protocol),
+        (id, op.id, Protocol::Socks5)
+    );
+
+    let n = update(
+        NodeUpdate {
+            endpoint: None,
+            credentials: Some(None),
+        },
+        2,
+    )
+    .await;
+    assert_eq!(
+        (n.host.as_str(), n.port),
+        ("2001:db8::1", 443),
+        "endpoint kept"
+    );
+    assert_eq!(
+        (n.username, n.password),
+        (None, None),
+        "credentials removed"
+    );
+    assert_eq!(n.updated_at, at(2));
+
+    let n = update(
+        NodeUpdate {
+            endpoint: None,
+            credentials: Some(Some(("carol".into(), "pw 2 with spaces".into()))),
+        },
+        3,
+    )
+    .await;
+    assert_eq!(n.username.as_deref(), Some("carol"));
+    assert_eq!(n.password.as_deref(), Some("pw 2 with spaces"));
+    assert_eq!(
+        (n.host.as_str(), n.port),
+        ("2001:db8::1", 443),
+        "endpoint kept"
+    );
+
+    let n = update(
+        NodeUpdate {
+            endpoint: Some(("proxy.example.com".into(), 1080)),
+            credentials: Some(Some(("dave".into(), "pw3".into()))),
+        },
+        4,
+    )
+    .await;
+    assert_eq!((n.host.as_str(), n.port), ("proxy.example.com", 1080));
+    assert_eq!(
+        (n.username.as_deref(), n.password.as_deref()),
+        (Some("dave"), Some("pw3"))
+    );
+
+    // Moving onto its own endpoint is not a conflict.
+    let n = update(
+        NodeUpdate {
+            endpoint: Some(("proxy.example.com".into(), 1080)),
+            credentials: None,
+        },
+        5,
+    )
+    .await;
+    assert_eq!(n.port, 1080);
+
+    let actions: Vec<String> = s
+        .proofs_of(op.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.action)
+        .collect();
+    assert_eq!(actions.len(), 6, "register + five updates: {actions:?}");
+    assert_eq!(s.nodes().await.unwrap().len(), 1);
+}
+
+/// Updating onto a taken endpoint is a Conflict; another operator's node, or
+/// no node, is NotFound. Neither changes anything or consumes the nonce.
+pub async fn update_node_conflict_and_not_found<S: Store>(s: &S) {
+    let (a, a_nodes) = register(
+        s,
+        "bcrt1qowner-a",
+        1,
+        &[
+            open_node("198.51.100.1", 1080),
+            open_node("198.51.100.2", 1080),
+        ],
+        T0,
+    )
+    .await;
+    let (b, b_nodes) = register(
+        s,
+        "bcrt1qowner-b",
+        2,
+        &[open_node("198.51.100.3", 1080)],
+        T0,
+    )
+    .await;
+    let before = s.nodes().await.unwrap();
+    challenge(s, "n-u", at(1)).await;
+    let p = proof("n-u", "update-node", &["bcrt1qowner-a"]);
+
+    assert_conflict(
+        s.update_node(
+            a.id,
+            a_nodes[0].id,
+            &NodeUpdate {
+                endpoint: Some(("198.51.100.2".into(), 1080)),
+                credentials: None,
+            },
+            &p,
+            at(1),
+        )
+        .await,
+        ConflictKind::Endpoint,
+    );
+    assert_conflict(
+        s.update_node(
+            a.id,
+            a_nodes[0].id,
+            &NodeUpdate {
+                endpoint: Some(("198.51.100.3".into(), 1080)),
+                credentials: None,
+            },
+            &p,
+            at(1),
+        )
+        .await,
+        ConflictKind::Endpoint,
+    );
+    // A's key cannot touch B's node, whatever the update.
+    assert_not_found(
+        s.update_node(
+            a.id,
+            b_nodes[0].id,
+            &NodeUpdate {
+                endpoint: Some(("198.51.100.99".into(), 1080)),
+                credentials: Some(Some(("mallory".into(), "x".into()))),
+            },
+            &p,
+            at(1),
+        )
+        .await,
+        "node",
+    );
+    assert_not_found(
+        s.update_node(a.id, NodeId(999_999), &NodeUpdate::default(), &p, at(1))
+            .await,
+        "node",
+    );
+    assert_not_found(
+        s.update_node(
+            OperatorId(999_999),
+            a_nodes[0].id,
+            &NodeUpdate::default(),
+            &p,
+            at(1),
+        )
+        .await,
+        "node",
+    );
+    assert_eq!(s.nodes().await.unwrap(), before, "nothing changed");
+    assert_eq!(s.proofs_of(a.id).await.unwrap().len(), 1);
+    assert_eq!(s.proofs_of(b.id).await.unwrap().len(), 1);
+
+    // The nonce is intact.
+    s.update_node(
+        a.id,
+        a_nodes[0].id,
+        &NodeUpdate {
+            endpoint: Some(("198.51.100.4".into(), 1080)),
+            credentials: None,
+        },
+        &p,
+        at(2),
+    )
+    .await
+    .expect("nonce still usable");
+    // B's node is exactly as it was.
+    assert_eq!(
+        s.node(b_nodes[0].id).await.unwrap().as_ref(),
+        Some(&b_nodes[0])
+    );
+}
+
+/// Probes: enrolment (enabled), lookups, a taken key, enabling and disabling.
+pub async fn probes<S: Store>(s: &S) {
+    let key = {
+        let mut k = [0u8; 32];
+        for (i, b) in k.iter_mut().enumerate() {
+            *b = u8::try_from(i).unwrap().wrapping_mul(37) ^ 0x5A;
+        }
+        k[0] = 0; // a NUL byte must survive (BLOB/BYTEA, not text)
+        k
+    };
+    let probe = s
+        .enrol_probe(
+            &NewProbe {
+                public_key: key,
+                region: "censored:RU".into(),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(probe.public_key, key);
+    assert_eq!(probe.region, "censored:RU");
+    assert!(probe.enabled, "enrolled enabled");
+    assert_eq!((probe.enrolled_at, probe.updated_at), (T0, T0));
+    assert_eq!(s.probe_by_key(&key).await.unwrap(), Some(probe.clone()));
+    assert_eq!(s.probes().await.unwrap(), vec![probe.clone()]);
+
+    assert_conflict(
+        s.enrol_probe(
+            &NewProbe {
+                public_key: key,
+                region: "free:DE".into(),
+            },
+            at(1),
+        )
+        .await,
+        ConflictKind::ProbeKey,
+    );
+    assert_eq!(s.probes().await.unwrap(), vec![probe.clone()]);
+
+    let off = s.set_probe_enabled(probe.id, false, at(5)).await.unwrap();
+    assert!(!off.enabled);
+    assert_eq!((off.enrolled_at, off.updated_at), (T0, at(5)));
+    assert_eq!(
+        (off.id, off.public_key, off.region.as_str()),
+        (probe.id, key, "censored:RU")
+    );
+    assert_eq!(s.probe_by_key(&key).await.unwrap(), Some(off));
+    let on = s.set_probe_enabled(probe.id, true, at(6)).await.unwrap();
+    assert!(on.enabled);
+    assert_eq!(on.updated_at, at(6));
+    assert_eq!(s.probes().await.unwrap(), vec![on]);
+
+    assert_not_found(
+        s.set_probe_enabled(ProbeId(999_999), false, at(7)).await,
+        "probe",
+    );
+    let other = s
+        .enrol_probe(
+            &NewProbe {
+                public_key: [0xFF; 32],
+                region: "free:NL".into(),
+            },
+            at(8),
+        )
+        .await
+        .unwrap();
+    assert_ne!(other.id, probe.id);
+    assert_eq!(s.probes().await.unwrap().len(), 2);
+}
+
+/// Proofs come back in the order the changes were applied, one row per
+/// signature, and only the operator's own.
+pub async fn proofs_recorded_in_order<S: Store>(s: &S) {
+    let (a, a_nodes) = register(s, "bcrt1qa1", 1, &[open_node("198.51.100.1", 1080)], T0).await;
+    let (b, _) = register(s, "bcrt1qb1", 2, &[], at(1)).await;
+    let steps: [(&str, i64); 4] = [("n-1", 2), ("n-2", 3), ("n-3", 4), ("n-4", 5)];
+    for (n, t) in steps {
+        challenge(s, n, at(t)).await;
+    }
+    s.add_node(
+        a.id,
+        &open_node("198.51.100.2", 1080),
+        &proof("n-1", "add-node", &["bcrt1qa1"]),
+        at(2),
+    )
+    .await
+    .unwrap();
+    s.change_payout(
+        a.id,
+        "bcrt1qa2",
+        &proof("n-2", "change-payout", &["bcrt1qa1", "bcrt1qa2"]),
+        at(3),
+    )
+    .await
+    .unwrap();
+    s.add_node(
+        b.id,
+        &open_node("198.51.100.3", 1080),
+        &proof("n-3", "add-node", &["bcrt1qb1"]),
+        at(4),
+    )
+    .await
+    .unwrap();
+    s.update_node(
+        a.id,
+        a_nodes[0].id,
+        &NodeUpdate {
+            endpoint: None,
+            credentials: Some(Some(("u".into(), "p".into()))),
+        },
+        &proof("n-4", "update-node", &["bcrt1qa2"]),
+        at(5),
+    )
+    .await
+    .unwrap();
+
+    let got: Vec<(String, String, String, UnixTime)> = s
+        .proofs_of(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            assert_eq!(p.operator, a.id);
+            let signed_by = format!("sig-of-{}-over-", p.address);
+            assert!(p.signature.starts_with(&signed_by), "{p:?}");
+            (p.action, p.address, p.message, p.created_at)
+        })
+        .collect();
+    let msg = |action: &str, nonce: &str| format!("resist {action}\nnonce: {nonce}\n");
+    assert_eq!(
+        got,
+        vec![
+            (
+                "register".into(),
+                "bcrt1qa1".into(),
+                msg("register", "register-bcrt1qa1"),
+                T0
+            ),
+            (
+                "add-node".into(),
+                "bcrt1qa1".into(),
+                msg("add-node", "n-1"),
+                at(2)
+            ),
+            (
+                "change-payout".into(),
+                "bcrt1qa1".into(),
+                msg("change-payout", "n-2"),
+                at(3)
+            ),
+            (
+                "change-payout".into(),
+                "bcrt1qa2".into(),
+                msg("change-payout", "n-2"),
+                at(3)
+            ),
+            (
+                "update-node".into(),
+                "bcrt1qa2".into(),
+                msg("update-node", "n-4"),
+                at(5)
+            ),
+        ]
+    );
+    let b_actions: Vec<String> = s
+        .proofs_of(b.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.action)
+        .collect();
+    assert_eq!(b_actions, vec!["register", "add-node"]);
+}
+
+/// How many callers race in the `concurrent_*` stories (below the default
+/// pool size of 10, so every caller holds its own connection).
+const RACERS: usize = 8;
+
+/// A distinct token hash byte per racer and round.
+fn racer_token(round: u16, racer: usize) -> u8 {
+    u8::try_from(usize::from(round) * 16 + racer + 1).unwrap()
+}
+
+/// Racing registrations of one endpoint (distinct operators and nonces):
+/// exactly one wins, every other gets `Conflict(Endpoint)`.
+pub async fn concurrent_register_same_endpoint<S: Store>(s: &S) {
+    for round in 0..3u16 {
+        let port = 2000 + round;
+        for i in 0..RACERS {
+            challenge(s, &format!("n-race-{round}-{i}"), T0).await;
+        }
+        let results = join_all((0..RACERS).map(|i| async move {
+            let address = format!("bcrt1qracer{round}x{i}");
+            s.register_operator(
+                &new_operator(&address, racer_token(round, i)),
+                &[open_node("198.51.100.50", port)],
+                &proof(&format!("n-race-{round}-{i}"), "register", &[&address]),
+                at(1),
+            )
+            .await
+        }))
+        .await;
+        let winners = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(winners, 1, "round {round}: exactly one winner: {results:?}");
+        for r in results.iter().filter(|r| r.is_err()) {
+            assert!(
+                matches!(r, Err(StoreError::Conflict(ConflictKind::Endpoint))),
+                "round {round}: losers get Conflict(Endpoint), got {r:?}"
+            );
+        }
+    }
+    assert_eq!(
+        s.operators().await.unwrap().len(),
+        3,
+        "one operator per round"
+    );
+    assert_eq!(s.nodes().await.unwrap().len(), 3);
+}
+
+/// Racing uses of one nonce (otherwise independent changes): exactly one
+/// wins, every other gets `ChallengeInvalid`.
+pub async fn concurrent_same_nonce<S: Store>(s: &S) {
+    for round in 0..3u16 {
+        let nonce = format!("n-shared-{round}");
+        challenge(s, &nonce, T0).await;
+        let nonce = nonce.as_str();
+        let results = join_all((0..RACERS).map(|i| async move {
+            let address = format!("bcrt1qnonce{round}x{i}");
+            s.register_operator(
+                &new_operator(&address, racer_token(round, i)),
+                &[open_node(
+                    "198.51.100.60",
+                    3000 + round * 100 + u16::try_from(i).unwrap(),
+                )],
+                &proof(nonce, "register", &[&address]),
+                at(1),
+            )
+            .await
+        }))
+        .await;
+        let winners = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(winners, 1, "round {round}: exactly one winner: {results:?}");
+        for r in results.iter().filter(|r| r.is_err()) {
+            assert!(
+                matches!(r, Err(StoreError::ChallengeInvalid)),
+                "round {round}: losers get ChallengeInvalid, got {r:?}"
+            );
+        }
+    }
+    assert_eq!(s.operators().await.unwrap().len(), 3);
+    assert_eq!(s.nodes().await.unwrap().len(), 3);
+}
+
+/// Two registrations naming the same two endpoints in opposite orders race:
+/// one wins, the other gets a Conflict, never a deadlock error.
+pub async fn concurrent_crossed_endpoints<S: Store>(s: &S) {
+    for round in 0..5u16 {
+        let (x, y) = (
+            open_node("198.51.100.70", 4000 + round),
+            open_node("198.51.100.71", 4000 + round),
+        );
+        challenge(s, &format!("n-cross-a-{round}"), T0).await;
+        challenge(s, &format!("n-cross-b-{round}"), T0).await;
+        let orders = [[x.clone(), y.clone()], [y, x]];
+        let results = join_all(orders.iter().enumerate().map(|(i, nodes)| async move {
+            let address = format!("bcrt1qcross{round}x{i}");
+            let nonce = format!("n-cross-{}-{round}", ["a", "b"][i]);
+            s.register_operator(
+                &new_operator(&address, racer_token(round, i)),
+                nodes,
+                &proof(&nonce, "register", &[&address]),
+                at(1),
+            )
+            .await
+        }))
+        .await;
+        let winners = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(winners, 1, "round {round}: exactly one winner: {results:?}");
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(StoreError::Conflict(ConflictKind::Endpoint)))),
+            "round {round}: the loser gets Conflict(Endpoint): {results:?}"
+        );
+        // The winner's answer lists its nodes in the order it gave them.
+        let (i, (_, nodes)) = results
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| r.as_ref().ok().map(|ok| (i, ok)))
+            .unwrap();
+        let got: Vec<&str> = nodes.iter().map(|n| n.host.as_str()).collect();
+        let want: Vec<&str> = orders[i].iter().map(|n| n.host.as_str()).collect();
+        assert_eq!(got, want);
+    }
+}
+
+/// Racing `meta_get_or_insert` calls with different values all see the same
+/// (first) value.
+pub async fn concurrent_meta_first_writer<S: Store>(s: &S) {
+    for round in 0..3 {
+        let key = format!("key-{round}");
+        let key = key.as_str();
+        let results = join_all(
+            (0..RACERS).map(|i| async move { s.meta_get_or_insert(key, &format!("v{i}")).await }),
+        )
+        .await;
+        let values: Vec<String> = results.into_iter().map(|r| r.unwrap()).collect();
+        assert!(
+            values.iter().all(|v| *v == values[0]),
+            "round {round}: everyone agrees: {values:?}"
+        );
+        assert_eq!(s.meta_get_or_insert(key, "late").await.unwrap(), values[0]);
+    }
+}
+
+/// Polls every future until all are done, on the caller's task; the outputs
+/// in input order. (`futures::join_all` without the dependency.)
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(v) => *output = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.unwrap()).collect()
+}

@@ -1,0 +1,294 @@
+//! Unit tests of what the conformance suite cannot see through the trait:
+//! `$N` parameters on SQLite, connection settings, URL dispatch, and the
+//! schema's own constraints on both backends (raw SQL on the pool).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use resist_clock::UnixTime;
+use resist_testkit::postgres::TempPostgres;
+
+use crate::{
+    AnyStore, ChangeProof, NewNode, NewOperator, PostgresStore, Protocol, SQLITE_FILE_NAME,
+    SqliteStore, Store, StoreError,
+};
+
+/// The whole design (one SQL text for both backends) rests on this: sqlx-sqlite
+/// binds `$N` by number, including a number used twice and out of order.
+#[tokio::test]
+async fn sqlite_binds_numbered_parameters() {
+    let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let (joined,): (String,) = sqlx::query_as("SELECT $2 || '-' || $1 || '-' || $1")
+        .bind("a")
+        .bind("b")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(joined, "b-a-a");
+}
+
+#[tokio::test]
+async fn sqlite_connection_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("not").join("yet");
+    let s = SqliteStore::open_in(&data).await.unwrap();
+    assert!(data.join(SQLITE_FILE_NAME).is_file(), "file created");
+    let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(journal, "wal");
+    for (pragma, want) in [
+        ("synchronous", 2),
+        ("foreign_keys", 1),
+        ("busy_timeout", 5000),
+    ] {
+        let (got,): (i64,) = sqlx::query_as(&format!("PRAGMA {pragma}"))
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        assert_eq!(got, want, "PRAGMA {pragma} (synchronous 2 = FULL)");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_file_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open_in(dir.path()).await.unwrap();
+    assert_eq!(s.meta_get_or_insert("k", "v1").await.unwrap(), "v1");
+    drop(s);
+    // Reopening applies no migration twice and keeps the data.
+    let s = SqliteStore::open_in(dir.path()).await.unwrap();
+    assert_eq!(s.meta_get_or_insert("k", "v2").await.unwrap(), "v1");
+    let url = format!("sqlite:{}", dir.path().join(SQLITE_FILE_NAME).display());
+    let s = SqliteStore::connect(&url).await.unwrap();
+    assert_eq!(s.meta_get_or_insert("k", "v3").await.unwrap(), "v1");
+}
+
+#[tokio::test]
+async fn open_in_reports_an_unusable_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let e = SqliteStore::open_in(&file.join("sub")).await.unwrap_err();
+    assert!(matches!(e, StoreError::DataDir { .. }), "{e:?}");
+    assert!(e.to_string().contains("a-file"), "{e}");
+}
+
+#[tokio::test]
+async fn any_store_chooses_by_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = AnyStore::open(None, dir.path()).await.unwrap();
+    assert_eq!(s.backend(), "sqlite");
+    s.ping().await.unwrap();
+    assert!(dir.path().join(SQLITE_FILE_NAME).is_file());
+
+    let url = format!("sqlite:{}", dir.path().join("other.db").display());
+    let s = AnyStore::open(Some(&url), Path::new("/nonexistent"))
+        .await
+        .unwrap();
+    assert_eq!(s.backend(), "sqlite");
+    let s = AnyStore::open(Some("sqlite::memory:"), dir.path())
+        .await
+        .unwrap();
+    s.ping().await.unwrap();
+
+    for (url, scheme) in [
+        ("mysql://root:hunter2@db/resist", "mysql"),
+        ("MySQL://root:hunter2@db/resist", "MySQL"),
+        ("/var/lib/resist/db.sqlite3", ""),
+        ("", ""),
+        ("user name:hunter2@db", ""),
+    ] {
+        let e = AnyStore::open(Some(url), dir.path()).await.unwrap_err();
+        match &e {
+            StoreError::UnsupportedUrl { scheme: got } => assert_eq!(got, scheme, "{url}"),
+            other => panic!("{url}: expected UnsupportedUrl, got {other:?}"),
+        }
+        let message = e.to_string();
+        assert!(
+            !message.contains("hunter2"),
+            "never echo a password: {message}"
+        );
+        assert!(
+            message.contains("sqlite:") && message.contains("postgres://"),
+            "{message}"
+        );
+    }
+}
+
+/// Statements that break a schema rule the Rust types cannot express, with
+/// what they bind; each must be refused on both backends.
+async fn schema_refuses<DB>(pool: &sqlx::Pool<DB>)
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO operators (payout_address, token_hash, created_at, updated_at) \
+         VALUES ('bcrt1qok', $1, 0, 0)",
+    )
+    .bind(vec![1u8; 32])
+    .execute(pool)
+    .await
+    .expect("a valid operator");
+    let refused: [(&str, &str, Option<Vec<u8>>); 9] = [
+        (
+            "short token hash",
+            "INSERT INTO operators (payout_address, token_hash, created_at, updated_at) \
+             VALUES ('bcrt1qshort', $1, 0, 0)",
+            Some(vec![2u8; 31]),
+        ),
+        (
+            "short probe key",
+            "INSERT INTO probes (public_key, region, enabled, enrolled_at, updated_at) \
+             VALUES ($1, 'free:DE', TRUE, 0, 0)",
+            Some(vec![3u8; 31]),
+        ),
+        (
+            "long probe key",
+            "INSERT INTO probes (public_key, region, enabled, enrolled_at, updated_at) \
+             VALUES ($1, 'free:DE', TRUE, 0, 0)",
+            Some(vec![3u8; 33]),
+        ),
+        (
+            "challenge expiring when created",
+            "INSERT INTO challenges (nonce, created_at, expires_at) VALUES ('n', 10, 10)",
+            None,
+        ),
+        (
+            "unknown protocol",
+            "INSERT INTO nodes (operator_id, host, port, protocol, created_at, updated_at) \
+             SELECT id, 'h', 1080, 'http', 0, 0 FROM operators",
+            None,
+        ),
+        (
+            "port above 65535",
+            "INSERT INTO nodes (operator_id, host, port, protocol, created_at, updated_at) \
+             SELECT id, 'h', 65536, 'socks5', 0, 0 FROM operators",
+            None,
+        ),
+        (
+            "node of no operator",
+            "INSERT INTO nodes (operator_id, host, port, protocol, created_at, updated_at) \
+             VALUES (424242, 'h', 1080, 'socks5', 0, 0)",
+            None,
+        ),
+        (
+            "proof of no operator",
+            "INSERT INTO proofs (operator_id, action, address, message, signature, created_at) \
+             VALUES (424242, 'a', 'b', 'c', 'd', 0)",
+            None,
+        ),
+        (
+            "empty payout address",
+            "INSERT INTO operators (payout_address, token_hash, created_at, updated_at) \
+             VALUES ('', $1, 0, 0)",
+            Some(vec![4u8; 32]),
+        ),
+    ];
+    for (what, sql, blob) in refused {
+        let mut q = sqlx::query(sql);
+        if let Some(blob) = blob {
+            q = q.bind(blob);
+        }
+        let r = q.execute(pool).await;
+        assert!(r.is_err(), "{what} must be refused");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_schema_refuses_invalid_rows() {
+    let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    schema_refuses(s.pool()).await;
+    // STRICT tables and the 0/1 check: no text where a number belongs, no
+    // third truth value.
+    for sql in [
+        "INSERT INTO challenges (nonce, created_at, expires_at) VALUES ('n', 'soon', 20)",
+        "INSERT INTO probes (public_key, region, enabled, enrolled_at, updated_at) \
+         VALUES (zeroblob(32), 'free:DE', 2, 0, 0)",
+        "INSERT INTO probes (public_key, region, enabled, enrolled_at, updated_at) \
+         VALUES ('0123456789abcdef0123456789abcdef', 'free:DE', 1, 0, 0)",
+    ] {
+        assert!(sqlx::query(sql).execute(s.pool()).await.is_err(), "{sql}");
+    }
+}
+
+#[tokio::test]
+async fn postgres_schema_and_sharing() {
+    let Some(pg) = TempPostgres::start().expect("PostgreSQL failed to start") else {
+        return;
+    };
+
+    let s = PostgresStore::connect(&pg.fresh_database().await)
+        .await
+        .unwrap();
+    schema_refuses(s.pool()).await;
+    let (joined,): (String,) = sqlx::query_as("SELECT $2 || '-' || $1 || '-' || $1")
+        .bind("a")
+        .bind("b")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(joined, "b-a-a");
+    assert!(format!("{s:?}").starts_with("PostgresStore"));
+
+    // Two coordinators start on one new database at once: the migrations run
+    // once (sqlx's advisory lock), and both stores work on the same rows.
+    let url = pg.fresh_database().await;
+    let (a, b) = tokio::join!(PostgresStore::connect(&url), PostgresStore::connect(&url));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (x, y) = tokio::join!(
+        a.meta_get_or_insert("network", "regtest"),
+        b.meta_get_or_insert("network", "signet")
+    );
+    assert_eq!(x.unwrap(), y.unwrap(), "both coordinators agree");
+
+    // A challenge created through one is consumed through the other, once.
+    a.create_challenge("shared", UnixTime(100), UnixTime(200))
+        .await
+        .unwrap();
+    let request = |address: &str, token: u8, port: u16| {
+        (
+            NewOperator {
+                payout_address: address.into(),
+                token_hash: [token; 32],
+            },
+            vec![NewNode {
+                host: "198.51.100.1".into(),
+                port,
+                protocol: Protocol::Socks5,
+                username: None,
+                password: None,
+            }],
+            ChangeProof {
+                nonce: "shared".into(),
+                action: "register".into(),
+                message: "m".into(),
+                signatures: vec![],
+            },
+        )
+    };
+    let (o1, n1, p1) = request("bcrt1qa", 1, 1080);
+    let (o2, n2, p2) = request("bcrt1qb", 2, 1081);
+    let (r1, r2) = tokio::join!(
+        a.register_operator(&o1, &n1, &p1, UnixTime(150)),
+        b.register_operator(&o2, &n2, &p2, UnixTime(150))
+    );
+    assert_eq!(
+        usize::from(r1.is_ok()) + usize::from(r2.is_ok()),
+        1,
+        "{r1:?} {r2:?}"
+    );
+    let loser = if r1.is_ok() { r2 } else { r1 };
+    assert!(
+        matches!(loser, Err(StoreError::ChallengeInvalid)),
+        "{loser:?}"
+    );
+    assert_eq!(a.operators().await.unwrap(), b.operators().await.unwrap());
+}
