@@ -134,6 +134,15 @@ fn describe(error: figment::Error, env_prefix: &str) -> anyhow::Error {
                         expected.join(", ")
                     )
                 }
+                Kind::UnknownVariant(found, expected) => {
+                    let hint = closest(found, expected)
+                        .map(|k| format!("did you mean `{k}`? "))
+                        .unwrap_or_default();
+                    format!(
+                        "`{key}` = \"{found}\" ({source}) is not a known value; {hint}use one of: {}",
+                        expected.join(", ")
+                    )
+                }
                 kind => {
                     let mut text = format!("`{key}` ({source}): {kind}");
                     if text.ends_with("expected a duration") {

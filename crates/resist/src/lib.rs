@@ -7,13 +7,17 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod admin;
+pub mod coordinator;
 pub mod layered;
 pub mod logging;
 pub mod node;
+pub mod operator;
 
 /// resist: proxies for censored users, measured honestly, paid in Bitcoin.
 ///
@@ -22,8 +26,14 @@ pub mod node;
 ///
 ///     resist node
 ///
-/// More roles (coordinator, probe, operator, grants, lab, up) arrive as the
-/// project grows; see the README.
+/// The funder runs a coordinator; operators register their nodes with it and
+/// prove their Bitcoin payout address by signing; the funder enrols probes:
+///
+///     resist coordinator --network signet
+///     resist operator register --coordinator URL --payout ADDR --node HOST:PORT
+///     resist admin probe enrol --public-key HEX --region censored:RU
+///
+/// More roles (probe, grants, lab, up) arrive as the project grows; see the README.
 #[derive(Debug, Parser)]
 #[command(
     name = "resist",
@@ -40,6 +50,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Node(node::NodeArgs),
+    Coordinator(coordinator::CoordinatorArgs),
+    Operator(operator::OperatorArgs),
+    Admin(admin::AdminArgs),
 }
 
 /// Why the process exits non-zero. The class decides the exit code.
@@ -60,11 +73,24 @@ impl Failure {
     }
 }
 
+/// resist's data directory when none is configured: `$XDG_DATA_HOME/resist`,
+/// else `~/.local/share/resist`, else `./resist-data`.
+pub fn default_data_dir() -> PathBuf {
+    match (std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME")) {
+        (Some(xdg), _) if !xdg.is_empty() => PathBuf::from(xdg).join("resist"),
+        (_, Some(home)) if !home.is_empty() => PathBuf::from(home).join(".local/share/resist"),
+        _ => PathBuf::from("resist-data"),
+    }
+}
+
 /// Parses the command line and runs the chosen subcommand.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Node(args) => node::run(args),
+        Command::Coordinator(args) => coordinator::run(args),
+        Command::Operator(args) => operator::run(args),
+        Command::Admin(args) => admin::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

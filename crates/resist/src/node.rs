@@ -173,14 +173,10 @@ fn strings(items: impl Iterator<Item = String>) -> toml::Value {
 
 /// The data directory: configured, or the XDG default.
 pub fn data_dir(config: &NodeConfig) -> PathBuf {
-    if let Some(d) = &config.data_dir {
-        return d.clone();
-    }
-    match (std::env::var_os("XDG_DATA_HOME"), std::env::var_os("HOME")) {
-        (Some(xdg), _) if !xdg.is_empty() => PathBuf::from(xdg).join("resist"),
-        (_, Some(home)) if !home.is_empty() => PathBuf::from(home).join(".local/share/resist"),
-        _ => PathBuf::from("resist-data"),
-    }
+    config
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::default_data_dir)
 }
 
 /// Whether compiling may create the generated user's file.

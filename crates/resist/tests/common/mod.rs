@@ -30,8 +30,14 @@ pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// default data directory pointed away from the real home (tests pass
 /// `--data-dir` anyway).
 pub(crate) fn node_command(args: &[&str], scratch: &Path) -> Command {
+    resist_command("node", args, scratch)
+}
+
+/// `resist ROLE ARGS…` with no `RESIST_*` variable inherited and the default
+/// data directory under `scratch`.
+pub(crate) fn resist_command(role: &str, args: &[&str], scratch: &Path) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.arg("node").args(args);
+    cmd.arg(role).args(args);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("RESIST_") {
             cmd.env_remove(key);

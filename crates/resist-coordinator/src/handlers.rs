@@ -1,0 +1,602 @@
+//! The API's endpoints: health, info, challenges, operator registration and
+//! signed changes, the operator's own view, and the funder's admin endpoints.
+//!
+//! A signed change is handled in a fixed order: rate limit, parse and
+//! validate every field (400 naming the field), rebuild the exact message
+//! with `resist_proto::action`, verify the signature (401), and only then
+//! touch the store, which consumes the challenge in the same transaction as
+//! the change.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post, put};
+use rand::RngCore;
+use resist_ownership::PayoutAddress;
+use resist_proto::Invalid;
+use resist_proto::action::{Action, CredentialsChange};
+use resist_proto::api::{
+    AddNodeRequest, Challenge, ChangePayoutRequest, EnrolProbeRequest, Info,
+    MAX_NODES_PER_OPERATOR, NodeView, OperatorView, ProbeView, RegisterRequest, Registered,
+    RotateTokenRequest, TokenIssued, UpdateNodeRequest,
+};
+use resist_proto::endpoint::NodeSpec;
+use resist_proto::region::Region;
+use resist_store::{
+    ChangeProof, NewNode, NewOperator, NewProbe, NodeId, NodeUpdate, Operator, OperatorId, ProbeId,
+    Protocol, Signature, Store,
+};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, BearerHash, ClientKey, token_hash};
+use crate::{AppState, openapi, views};
+
+type St<S> = State<Arc<AppState<S>>>;
+type Answer<T> = Result<T, ApiError>;
+
+pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
+    Router::new()
+        .route("/healthz", get(healthz::<S>))
+        .route("/api/openapi.json", get(openapi::serve))
+        .route("/api/info", get(info::<S>))
+        .route("/api/challenges", post(create_challenge::<S>))
+        .route("/api/operators", post(register::<S>))
+        .route("/api/operators/me", get(me::<S>))
+        .route("/api/operators/{id}/nodes", post(add_node::<S>))
+        .route("/api/operators/{id}/nodes/{node}", patch(update_node::<S>))
+        .route("/api/operators/{id}/payout", put(change_payout::<S>))
+        .route("/api/operators/{id}/token", post(rotate_token::<S>))
+        .route(
+            "/api/admin/probes",
+            post(enrol_probe::<S>).get(list_probes::<S>),
+        )
+        .route("/api/admin/probes/{id}/disable", post(disable_probe::<S>))
+        .route("/api/admin/probes/{id}/enable", post(enable_probe::<S>))
+        .route("/api/admin/operators", get(list_operators::<S>))
+}
+
+/// 200 when the database answers, 503 otherwise.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The store is reachable"), (status = 503, description = "The store is not reachable")))]
+pub(crate) async fn healthz<S: Store>(State(state): St<S>) -> (StatusCode, &'static str) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n"),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
+        }
+    }
+}
+
+/// The coordinator's network and version.
+#[utoipa::path(get, path = "/api/info", tag = "public", responses((status = 200, body = Info)))]
+pub(crate) async fn info<S: Store>(State(state): St<S>) -> axum::Json<Info> {
+    axum::Json(Info {
+        network: state.settings.network.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        challenge_ttl_seconds: state.settings.challenge_ttl.as_secs(),
+    })
+}
+
+/// A one-time nonce for the next signed change (rate-limited per client).
+#[utoipa::path(post, path = "/api/challenges", tag = "operators",
+    responses((status = 201, body = Challenge), (status = 429, body = resist_proto::api::ErrorBody)))]
+pub(crate) async fn create_challenge<S: Store>(
+    State(state): St<S>,
+    client: ClientKey,
+) -> Answer<(StatusCode, axum::Json<Challenge>)> {
+    state.spend(client)?;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let nonce = hex::encode(bytes);
+    let now = state.clock.now();
+    let expires_at = now.plus(state.settings.challenge_ttl);
+    state
+        .store
+        .create_challenge(&nonce, now, expires_at)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Challenge {
+            nonce,
+            expires_at: expires_at.seconds(),
+            network: state.settings.network.to_string(),
+        }),
+    ))
+}
+
+/// Registers an operator: a payout address proven by a signature, and its first nodes.
+#[utoipa::path(post, path = "/api/operators", tag = "operators", request_body = RegisterRequest,
+    responses((status = 201, body = Registered), (status = 400, body = resist_proto::api::ErrorBody),
+        (status = 401, body = resist_proto::api::ErrorBody), (status = 409, body = resist_proto::api::ErrorBody),
+        (status = 429, body = resist_proto::api::ErrorBody)))]
+pub(crate) async fn register<S: Store>(
+    State(state): St<S>,
+    client: ClientKey,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Answer<(StatusCode, axum::Json<Registered>)> {
+    state.spend(client)?;
+    let address = parse_payout(&state, &req.payout_address, "payout_address")?;
+    if req.nodes.is_empty() {
+        return Err(Invalid::new("nodes", "list at least one node (HOST:PORT)").into());
+    }
+    let nodes = validate_nodes(&state, &req.nodes)?;
+    check_nonce(&req.nonce)?;
+    let action = Action::Register {
+        payout_address: &req.payout_address,
+        nodes: &req.nodes,
+    };
+    let proof = prove(
+        &state,
+        &action,
+        &req.nonce,
+        &[(&address, &req.signature, "signature")],
+    )?;
+    let token = new_token();
+    let operator = NewOperator {
+        payout_address: address.as_str().to_owned(),
+        token_hash: token_hash(&token),
+    };
+    let (operator, nodes) = state
+        .store
+        .register_operator(&operator, &nodes, &proof, state.clock.now())
+        .await?;
+    tracing::info!(
+        operator = operator.id.0,
+        nodes = nodes.len(),
+        "operator registered"
+    );
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(Registered {
+            operator: views::operator(&operator, &nodes),
+            token,
+        }),
+    ))
+}
+
+/// The operator's own record (bearer: the operator's access token).
+#[utoipa::path(get, path = "/api/operators/me", tag = "operators",
+    responses((status = 200, body = OperatorView), (status = 401, body = resist_proto::api::ErrorBody)),
+    security(("operator_token" = [])))]
+pub(crate) async fn me<S: Store>(
+    State(state): St<S>,
+    BearerHash(hash): BearerHash,
+) -> Answer<axum::Json<OperatorView>> {
+    let operator = state
+        .store
+        .operator_by_token(&hash)
+        .await?
+        .ok_or(ApiError::Unauthorized(
+            "unknown operator token; `resist operator rotate-token` issues a new one",
+        ))?;
+    let nodes = state.store.nodes_of(operator.id).await?;
+    Ok(axum::Json(views::operator(&operator, &nodes)))
+}
+
+/// Adds a node (signed by the payout address).
+#[utoipa::path(post, path = "/api/operators/{id}/nodes", tag = "operators", request_body = AddNodeRequest,
+    params(("id" = i64, Path, description = "Operator id")),
+    responses((status = 201, body = NodeView), (status = 400, body = resist_proto::api::ErrorBody),
+        (status = 401, body = resist_proto::api::ErrorBody), (status = 404, body = resist_proto::api::ErrorBody),
+        (status = 409, body = resist_proto::api::ErrorBody)))]
+pub(crate) async fn add_node<S: Store>(
+    State(state): St<S>,
+    client: ClientKey,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<AddNodeRequest>,
+) -> Answer<(StatusCode, axum::Json<NodeView>)> {
+    state.spend(client)?;
+    let (operator, address) = operator_of(&state, id).await?;
+    let node = validate_nodes(&state, std::slice::from_ref(&req.node))
+        .map_err(|e| match e {
+            ApiError::Invalid(i) => ApiError::Invalid(Invalid::new(
+                i.field.replacen("nodes[0]", "node", 1),
+                i.problem,
+            )),
+            other => other,
+        })?
+        .remove(0);
+    if state.store.nodes_of(operator.id).await?.len() >= MAX_NODES_PER_OPERATOR {
+        return Err(Invalid::new(
+            "node",
+            format!("an operator can register at most {MAX_NODES_PER_OPERATOR} nodes"),
+        )
+        .into());
+    }
+    check_nonce(&req.nonce)?;
+    let action = Action::AddNode {
+        operator: id,
+        node: &req.node,
+    };
+    let proof = prove(
+        &state,
+        &action,
+        &req.nonce,
+        &[(&address, &req.signature, "signature")],
+    )?;
+    let node = state
+        .store
+        .add_node(operator.id, &node, &proof, state.clock.now())
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(views::node(&node))))
+}
+
+/// Changes a node's endpoint and/or credentials (signed by the payout address).
+#[utoipa::path(patch, path = "/api/operators/{id}/nodes/{node}", tag = "operators", request_body = UpdateNodeRequest,
+    params(("id" = i64, Path, description = "Operator id"), ("node" = i64, Path, description = "Node id")),
+    responses((status = 200, body = NodeView), (status = 400, body = resist_proto::api::ErrorBody),
+        (status = 401, body = resist_proto::api::ErrorBody), (status = 404, body = resist_proto::api::ErrorBody),
+        (status = 409, body = resist_proto::api::ErrorBody)))]
+pub(crate) async fn update_node<S: Store>(
+    State(state): St<S>,
+    client: ClientKey,
+    Path((id, node_id)): Path<(i64, i64)>,
+    ApiJson(req): ApiJson<UpdateNodeRequest>,
+) -> Answer<axum::Json<NodeView>> {
+    state.spend(client)?;
+    let (operator, address) = operator_of(&state, id).await?;
+    let endpoint = match &req.endpoint {
+        Some(e) => Some(
+            e.validate(state.settings.endpoint_rules)
+                .map_err(|e| e.within("endpoint"))?,
+        ),
+        None => None,
+    };
+    let credentials = match &req.credentials {
+        CredentialsChange::Keep => None,
+        CredentialsChange::Remove => Some(None),
+        CredentialsChange::Set(c) => {
+            c.validate().map_err(|e| e.within("credentials"))?;
+            Some(Some((c.username.clone(), c.password.clone())))
+        }
+    };
+    if endpoint.is_none() && credentials.is_none() {
+        return Err(Invalid::new(
+            "endpoint",
+            "nothing to change: give a new endpoint, new credentials, or both",
+        )
+        .into());
+    }
+    check_nonce(&req.nonce)?;
+    let action = Action::UpdateNode {
+        operator: id,
+        node: node_id,
+        endpoint: req.endpoint.as_ref(),
+        credentials: &req.credentials,
+    };
+    let proof = prove(
+        &state,
+        &action,
+        &req.nonce,
+        &[(&address, &req.signature, "signature")],
+    )?;
+    let update = NodeUpdate {
+        endpoint: endpoint.map(|e| (e.host, e.port)),
+        credentials,
+    };
+    let node = state
+        .store
+        .update_node(
+            operator.id,
+            NodeId(node_id),
+            &update,
+            &proof,
+            state.clock.now(),
+        )
+        .await?;
+    Ok(axum::Json(views::node(&node)))
+}
+
+/// Sends future grants to a new address (signed by the current and the new address).
+#[utoipa::path(put, path = "/api/operators/{id}/payout", tag = "operators", request_body = ChangePayoutRequest,
+    params(("id" = i64, Path, description = "Operator id")),
+    responses((status = 200, body = OperatorView), (status = 400, body = resist_proto::api::ErrorBody),
+        (status = 401, body = resist_proto::api::ErrorBody), (status = 409, body = resist_proto::api::ErrorBody)))]
+pub(crate) async fn change_payout<S: Store>(
+    State(state): St<S>,
+    client: ClientKey,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<ChangePayoutRequest>,
+) -> Answer<axum::Json<OperatorView>> {
+    state.spend(client)?;
+    let (operator, current) = operator_of(&state, id).await?;
+    let new = parse_payout(&state, &req.new_payout_address, "new_payout_address")?;
+    if new.as_str() == current.as_str() {
+        return Err(
+            Invalid::new("new_payout_address", "this is already the payout address").into(),
+        );
+    }
+    check_nonce(&req.nonce)?;
+    let action = Action::ChangePayout {
+        operator: id,
+        new_payout_address: &req.new_payout_address,
+    };
+    let proof = prove(
+        &state,
+        &action,
+        &req.nonce,
+        &[
+            (&current, &req.signature_current, "signature_current"),
+            (&new, &req.signature_new, "signature_new"),
+        ],
+    )?;
+    let operator = state
+        .store
+        .change_payout(operator.id, new.as_str(), &proof, state.clock.now())
+        .await?;
+    let nodes = state.store.nodes_of(operator.id).await?;
+    Ok(axum::Json(views::operator(&operator, &nodes)))
+}
+
+/// Issues a new access token (signed by the payout address); the old one stops working.
+#[utoipa::path(post, path = "/api/operators/{id}/token", tag = "operators", request_body = RotateTokenRequest,
+    params(("id" = i64, Path, description = "Operator id")),
+    responses((status = 200, body = TokenIssued), (status = 401, body = resist_proto::api::ErrorBody)))]
+pub(crate) async fn rotate_token<S: Store>(
+    State(state): St<S>,
+    client: ClientKey,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<RotateTokenRequest>,
+) -> Answer<axum::Json<TokenIssued>> {
+    state.spend(client)?;
+    let (operator, address) = operator_of(&state, id).await?;
+    check_nonce(&req.nonce)?;
+    let action = Action::RotateToken { operator: id };
+    let proof = prove(
+        &state,
+        &action,
+        &req.nonce,
+        &[(&address, &req.signature, "signature")],
+    )?;
+    let token = new_token();
+    state
+        .store
+        .set_operator_token(operator.id, &token_hash(&token), &proof, state.clock.now())
+        .await?;
+    Ok(axum::Json(TokenIssued { token }))
+}
+
+/// Enrols a probe (admin).
+#[utoipa::path(post, path = "/api/admin/probes", tag = "admin", request_body = EnrolProbeRequest,
+    responses((status = 201, body = ProbeView), (status = 400, body = resist_proto::api::ErrorBody),
+        (status = 401, body = resist_proto::api::ErrorBody), (status = 409, body = resist_proto::api::ErrorBody)),
+    security(("admin_token" = [])))]
+pub(crate) async fn enrol_probe<S: Store>(
+    State(state): St<S>,
+    bearer: BearerHash,
+    ApiJson(req): ApiJson<EnrolProbeRequest>,
+) -> Answer<(StatusCode, axum::Json<ProbeView>)> {
+    admin(&state, &bearer)?;
+    let public_key = parse_probe_key(&req.public_key)?;
+    let region: Region = req.region.parse()?;
+    let probe = state
+        .store
+        .enrol_probe(
+            &NewProbe {
+                public_key,
+                region: region.to_string(),
+            },
+            state.clock.now(),
+        )
+        .await?;
+    tracing::info!(probe = probe.id.0, region = %probe.region, "probe enrolled");
+    Ok((StatusCode::CREATED, axum::Json(views::probe(&probe))))
+}
+
+/// Lists probes (admin).
+#[utoipa::path(get, path = "/api/admin/probes", tag = "admin",
+    responses((status = 200, body = [ProbeView]), (status = 401, body = resist_proto::api::ErrorBody)),
+    security(("admin_token" = [])))]
+pub(crate) async fn list_probes<S: Store>(
+    State(state): St<S>,
+    bearer: BearerHash,
+) -> Answer<axum::Json<Vec<ProbeView>>> {
+    admin(&state, &bearer)?;
+    Ok(axum::Json(
+        state
+            .store
+            .probes()
+            .await?
+            .iter()
+            .map(views::probe)
+            .collect(),
+    ))
+}
+
+/// Disables a probe: its reports are refused from now on (admin).
+#[utoipa::path(post, path = "/api/admin/probes/{id}/disable", tag = "admin",
+    params(("id" = i64, Path, description = "Probe id")),
+    responses((status = 200, body = ProbeView), (status = 401, body = resist_proto::api::ErrorBody), (status = 404, body = resist_proto::api::ErrorBody)),
+    security(("admin_token" = [])))]
+pub(crate) async fn disable_probe<S: Store>(
+    State(state): St<S>,
+    bearer: BearerHash,
+    Path(id): Path<i64>,
+) -> Answer<axum::Json<ProbeView>> {
+    set_probe(state, bearer, id, false).await
+}
+
+/// Enables a disabled probe again (admin).
+#[utoipa::path(post, path = "/api/admin/probes/{id}/enable", tag = "admin",
+    params(("id" = i64, Path, description = "Probe id")),
+    responses((status = 200, body = ProbeView), (status = 401, body = resist_proto::api::ErrorBody), (status = 404, body = resist_proto::api::ErrorBody)),
+    security(("admin_token" = [])))]
+pub(crate) async fn enable_probe<S: Store>(
+    State(state): St<S>,
+    bearer: BearerHash,
+    Path(id): Path<i64>,
+) -> Answer<axum::Json<ProbeView>> {
+    set_probe(state, bearer, id, true).await
+}
+
+async fn set_probe<S: Store>(
+    state: Arc<AppState<S>>,
+    bearer: BearerHash,
+    id: i64,
+    enabled: bool,
+) -> Answer<axum::Json<ProbeView>> {
+    admin(&state, &bearer)?;
+    let probe = state
+        .store
+        .set_probe_enabled(ProbeId(id), enabled, state.clock.now())
+        .await?;
+    tracing::info!(probe = probe.id.0, enabled, "probe state changed");
+    Ok(axum::Json(views::probe(&probe)))
+}
+
+/// Lists operators with their nodes (admin).
+#[utoipa::path(get, path = "/api/admin/operators", tag = "admin",
+    responses((status = 200, body = [OperatorView]), (status = 401, body = resist_proto::api::ErrorBody)),
+    security(("admin_token" = [])))]
+pub(crate) async fn list_operators<S: Store>(
+    State(state): St<S>,
+    bearer: BearerHash,
+) -> Answer<axum::Json<Vec<OperatorView>>> {
+    admin(&state, &bearer)?;
+    let nodes = state.store.nodes().await?;
+    let operators = state.store.operators().await?;
+    Ok(axum::Json(
+        operators
+            .iter()
+            .map(|o| {
+                let own: Vec<_> = nodes
+                    .iter()
+                    .filter(|n| n.operator == o.id)
+                    .cloned()
+                    .collect();
+                views::operator(o, &own)
+            })
+            .collect(),
+    ))
+}
+
+// --- helpers ----------------------------------------------------------------
+
+/// Constant-time check of the admin token.
+fn admin<S>(state: &AppState<S>, bearer: &BearerHash) -> Result<(), ApiError> {
+    if bool::from(bearer.0.ct_eq(&state.settings.admin_token_hash)) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("wrong admin token"))
+    }
+}
+
+fn parse_payout<S>(state: &AppState<S>, s: &str, field: &str) -> Result<PayoutAddress, ApiError> {
+    resist_ownership::parse_address(s, state.settings.network)
+        .map_err(|e| Invalid::new(field, e.to_string()).into())
+}
+
+fn validate_nodes<S>(state: &AppState<S>, specs: &[NodeSpec]) -> Result<Vec<NewNode>, ApiError> {
+    if specs.len() > MAX_NODES_PER_OPERATOR {
+        return Err(Invalid::new(
+            "nodes",
+            format!("at most {MAX_NODES_PER_OPERATOR} nodes per operator"),
+        )
+        .into());
+    }
+    let mut seen = HashSet::new();
+    let mut nodes = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        let spec = spec
+            .validate(state.settings.endpoint_rules)
+            .map_err(|e| e.within(&format!("nodes[{i}]")))?;
+        if !seen.insert(spec.endpoint.clone()) {
+            return Err(Invalid::new(
+                format!("nodes[{i}]"),
+                format!("{} is listed twice", spec.endpoint),
+            )
+            .into());
+        }
+        let (username, password) = match spec.credentials {
+            Some(c) => (Some(c.username), Some(c.password)),
+            None => (None, None),
+        };
+        nodes.push(NewNode {
+            host: spec.endpoint.host,
+            port: spec.endpoint.port,
+            protocol: Protocol::Socks5,
+            username,
+            password,
+        });
+    }
+    Ok(nodes)
+}
+
+fn check_nonce(nonce: &str) -> Result<(), ApiError> {
+    if nonce.len() == 32 && nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(Invalid::new(
+            "nonce",
+            "not a challenge nonce (32 hex digits from POST /api/challenges)",
+        )
+        .into())
+    }
+}
+
+/// Rebuilds the message and verifies each address's signature over it.
+fn prove<S>(
+    state: &AppState<S>,
+    action: &Action<'_>,
+    nonce: &str,
+    signers: &[(&PayoutAddress, &String, &str)],
+) -> Result<ChangeProof, ApiError> {
+    let message = action.message(&state.settings.network.to_string(), nonce);
+    let mut signatures = Vec::with_capacity(signers.len());
+    for (address, signature, field) in signers {
+        resist_ownership::verify(address, &message, signature)
+            .map_err(|e| ApiError::BadSignature(format!("{field}: {e}")))?;
+        signatures.push(Signature {
+            address: address.as_str().to_owned(),
+            signature: (*signature).clone(),
+        });
+    }
+    Ok(ChangeProof {
+        nonce: nonce.to_owned(),
+        action: action.name().to_owned(),
+        message,
+        signatures,
+    })
+}
+
+async fn operator_of<S: Store>(
+    state: &AppState<S>,
+    id: i64,
+) -> Result<(Operator, PayoutAddress), ApiError> {
+    let operator = state
+        .store
+        .operator(OperatorId(id))
+        .await?
+        .ok_or(ApiError::NotFound("operator"))?;
+    let address = resist_ownership::parse_address(&operator.payout_address, state.settings.network)
+        .map_err(|e| {
+            ApiError::Internal(format!(
+                "stored payout address of operator {id} does not parse: {e}"
+            ))
+        })?;
+    Ok((operator, address))
+}
+
+fn parse_probe_key(s: &str) -> Result<[u8; 32], ApiError> {
+    let bad = |why: &str| {
+        Invalid::new(
+            "public_key",
+            format!("{why}; give the 64 hex digits `resist probe` prints"),
+        )
+    };
+    let bytes = hex::decode(s.trim()).map_err(|_| bad("not hex"))?;
+    let key: [u8; 32] = bytes.try_into().map_err(|_| bad("not 32 bytes"))?;
+    ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|_| bad("not an ed25519 public key"))?;
+    Ok(key)
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

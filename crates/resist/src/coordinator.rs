@@ -1,0 +1,312 @@
+//! `resist coordinator`: run the funder's coordinator (HTTP API over SQLite or
+//! PostgreSQL).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use rand::RngCore;
+use resist_clock::SystemClock;
+use resist_coordinator::config::redact_url;
+use resist_coordinator::{AppState, CoordinatorConfig, Settings};
+use resist_proto::endpoint::EndpointRules;
+use resist_store::{AnyStore, Store};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use crate::layered::{self, Layered};
+use crate::{Failure, logging};
+
+/// The prefix of environment variables that set coordinator options.
+pub const ENV_PREFIX: &str = "RESIST_COORDINATOR_";
+/// The environment variable that holds the admin token (overrides the file).
+pub const ADMIN_TOKEN_ENV: &str = "RESIST_ADMIN_TOKEN";
+/// The key under which a database remembers its network.
+const NETWORK_META_KEY: &str = "network";
+
+/// Run the coordinator: the funder's service that operators register with.
+///
+/// It keeps operators (with proven Bitcoin payout addresses), their nodes, and
+/// the probes the funder enrols, and serves a JSON API documented at
+/// /api/openapi.json. With no options it listens on 127.0.0.1:8740 and keeps an
+/// SQLite database in the data directory, created on first start:
+///
+///     resist coordinator --network signet
+///
+/// Several coordinators can serve from one PostgreSQL database:
+///
+///     resist coordinator --listen 0.0.0.0:8740 --database postgres://resist@db/resist
+///
+/// The admin token (for `resist admin`) is read from RESIST_ADMIN_TOKEN, or from
+/// --admin-token-file, which is created with a random token if missing. Settings
+/// come from built-in defaults, then --config FILE, then RESIST_COORDINATOR_*
+/// variables, then these flags. SIGTERM or Ctrl-C finishes the requests in flight
+/// and stops.
+#[derive(Debug, Clone, Default, Args)]
+#[command(verbatim_doc_comment)]
+pub struct CoordinatorArgs {
+    /// TOML configuration file (see --print-default-config)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address of the HTTP API [default: 127.0.0.1:8740]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+
+    /// Directory for the SQLite database and the admin token [default: $XDG_DATA_HOME/resist/coordinator]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Database URL: postgres://… or sqlite://… [default: SQLite in the data directory]
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+
+    /// Bitcoin network of the payout addresses: mainnet, testnet, signet or regtest [default: mainnet]
+    #[arg(long, value_name = "NETWORK")]
+    pub network: Option<String>,
+
+    /// File holding the admin token [default: DATA_DIR/admin-token]
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Accept loopback and private node endpoints (local test networks only)
+    #[arg(long)]
+    pub danger_allow_private_endpoints: bool,
+
+    /// Log level or tracing filter [default: info]
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Print the example configuration, every option at its default, and exit
+    #[arg(long)]
+    pub print_default_config: bool,
+
+    /// Check the configuration and exit without opening the database or listening
+    #[arg(long)]
+    pub check: bool,
+}
+
+impl CoordinatorArgs {
+    /// The keys set by flags, as a table to layer over file and environment.
+    fn overrides(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        if let Some(l) = self.listen {
+            t.insert("listen".into(), l.to_string().into());
+        }
+        if let Some(d) = &self.data_dir {
+            t.insert("data_dir".into(), d.display().to_string().into());
+        }
+        if let Some(d) = &self.database {
+            t.insert("database".into(), d.as_str().into());
+        }
+        if let Some(n) = &self.network {
+            t.insert("network".into(), n.as_str().into());
+        }
+        if let Some(f) = &self.admin_token_file {
+            t.insert("admin_token_file".into(), f.display().to_string().into());
+        }
+        if self.danger_allow_private_endpoints {
+            t.insert("danger_allow_private_endpoints".into(), true.into());
+        }
+        if let Some(l) = &self.log_level {
+            let mut log = toml::Table::new();
+            log.insert("level".into(), l.as_str().into());
+            t.insert("log".into(), toml::Value::Table(log));
+        }
+        t
+    }
+
+    /// The configuration from every layer.
+    pub fn load(&self) -> anyhow::Result<Layered<CoordinatorConfig>> {
+        layered::load(self.config.as_deref(), ENV_PREFIX, self.overrides())
+    }
+}
+
+/// The coordinator's data directory: configured, or `<resist data dir>/coordinator`.
+pub fn data_dir(config: &CoordinatorConfig) -> PathBuf {
+    config
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| crate::default_data_dir().join("coordinator"))
+}
+
+/// Where the admin token lives for this configuration.
+pub fn admin_token_file(config: &CoordinatorConfig) -> PathBuf {
+    config
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| data_dir(config).join("admin-token"))
+}
+
+/// The admin token: the environment variable, else the file, created with a
+/// random token when missing (unless `create` is false).
+fn admin_token(file: &Path, create: bool) -> anyhow::Result<(String, &'static str)> {
+    if let Ok(t) = std::env::var(ADMIN_TOKEN_ENV)
+        && !t.trim().is_empty()
+    {
+        return Ok((t.trim().to_owned(), "environment"));
+    }
+    match std::fs::read_to_string(file) {
+        Ok(t) if !t.trim().is_empty() => Ok((t.trim().to_owned(), "file")),
+        Ok(_) => Err(anyhow!(
+            "the admin token file {} is empty; delete it to have a new token generated",
+            file.display()
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            let token = hex::encode(bytes);
+            resist_node::credentials::write_private(file, &format!("{token}\n")).with_context(
+                || format!("cannot create the admin token file {}", file.display()),
+            )?;
+            Ok((token, "generated"))
+        }
+        Err(e) => Err(anyhow!(
+            "cannot read the admin token file {}: {e}",
+            file.display()
+        )),
+    }
+}
+
+/// Runs `resist coordinator`.
+pub fn run(args: CoordinatorArgs) -> Result<(), Failure> {
+    if args.print_default_config {
+        print!("{}", resist_coordinator::config::EXAMPLE);
+        return Ok(());
+    }
+    let layered = args.load().map_err(Failure::Config)?;
+    let config = layered.value.clone();
+    logging::init(&config.log.level, false)
+        .map_err(|e| Failure::Config(layered.invalid("log.level", &format!("{e:#}"))))?;
+    if config.limits.requests_per_minute == 0 {
+        return Err(Failure::Config(
+            layered.invalid("limits.requests_per_minute", "must be at least 1"),
+        ));
+    }
+    if let Some(url) = &config.database
+        && !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+    {
+        return Err(Failure::Config(layered.invalid(
+            "database",
+            "use postgres://USER@HOST/DB, sqlite://PATH, or leave it unset for SQLite in the data directory",
+        )));
+    }
+    if args.check {
+        println!(
+            "configuration OK: listen {}, network {}, database {}",
+            config.listen,
+            config.network,
+            config
+                .database
+                .as_deref()
+                .map_or_else(|| "SQLite in the data directory".to_owned(), redact_url)
+        );
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("resist-coordinator")
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Runtime)?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: CoordinatorConfig) -> Result<(), Failure> {
+    let mut term = signal(SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")
+        .map_err(Failure::Runtime)?;
+    let mut interrupt = signal(SignalKind::interrupt())
+        .context("cannot install the SIGINT handler")
+        .map_err(Failure::Runtime)?;
+    let dir = data_dir(&config);
+    let token_file = admin_token_file(&config);
+    let (token, token_source) = admin_token(&token_file, true).map_err(Failure::Config)?;
+    let store = AnyStore::open(config.database.as_deref(), &dir)
+        .await
+        .map_err(|e| Failure::Runtime(anyhow!("cannot open the database: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another coordinator running? choose another with --listen",
+                config.listen
+            )
+        })
+        .map_err(Failure::Runtime)?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    let settings = Settings {
+        network: config.network,
+        challenge_ttl: config.challenge_ttl,
+        endpoint_rules: EndpointRules {
+            danger_allow_private: config.danger_allow_private_endpoints,
+        },
+        admin_token_hash: resist_coordinator::token_hash(&token),
+        limits: config.limits.clone(),
+    };
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: finishing requests in flight"),
+            _ = interrupt.recv() => info!("interrupted: finishing requests in flight"),
+        }
+    };
+    let database = config
+        .database
+        .as_deref()
+        .map_or_else(|| format!("SQLite in {}", dir.display()), redact_url);
+    if config.danger_allow_private_endpoints {
+        warn!(
+            "danger_allow_private_endpoints = true: operators can point probes at loopback and private addresses"
+        );
+    }
+    let announce = |network: &str| {
+        println!("resist coordinator listening on http://{bound} (network {network})");
+        println!("database: {database}");
+        match token_source {
+            "environment" => println!("admin token: from {ADMIN_TOKEN_ENV}"),
+            "generated" => println!("admin token: generated in {}", token_file.display()),
+            _ => println!("admin token: {}", token_file.display()),
+        }
+        println!("API description: http://{bound}/api/openapi.json");
+    };
+    match store {
+        AnyStore::Sqlite(s) => run_with(s, settings, listener, shutdown, announce).await,
+        AnyStore::Postgres(s) => run_with(s, settings, listener, shutdown, announce).await,
+    }
+}
+
+async fn run_with<S: Store>(
+    store: S,
+    settings: Settings,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    announce: impl FnOnce(&str),
+) -> Result<(), Failure> {
+    // A database serves one network for its whole life: addresses of another
+    // network would be paid nowhere.
+    let network = settings.network.to_string();
+    let stored = store
+        .meta_get_or_insert(NETWORK_META_KEY, &network)
+        .await
+        .map_err(|e| Failure::Runtime(anyhow!("cannot read the database: {e}")))?;
+    if stored != network {
+        return Err(Failure::Config(anyhow!(
+            "this database belongs to a coordinator on {stored}, but `network` is {network}; \
+             use --network {stored}, or another database for {network}"
+        )));
+    }
+    announce(&network);
+    let state = AppState::new(store, Arc::new(SystemClock), settings);
+    resist_coordinator::serve(listener, state, shutdown)
+        .await
+        .context("the HTTP server failed")
+        .map_err(Failure::Runtime)?;
+    info!("stopped");
+    Ok(())
+}
