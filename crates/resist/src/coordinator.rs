@@ -275,10 +275,7 @@ async fn serve(config: CoordinatorConfig) -> Result<(), Failure> {
         }
         println!("API description: http://{bound}/api/openapi.json");
     };
-    match store {
-        AnyStore::Sqlite(s) => run_with(s, settings, listener, shutdown, announce).await,
-        AnyStore::Postgres(s) => run_with(s, settings, listener, shutdown, announce).await,
-    }
+    run_with(store, settings, listener, shutdown, announce).await
 }
 
 async fn run_with<S: Store>(
