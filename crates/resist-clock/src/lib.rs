@@ -148,7 +148,10 @@ mod test {
 
     #[test]
     fn arithmetic_saturates() {
-        assert_eq!(UnixTime(i64::MAX).plus(Duration::from_secs(1)), UnixTime(i64::MAX));
+        assert_eq!(
+            UnixTime(i64::MAX).plus(Duration::from_secs(1)),
+            UnixTime(i64::MAX)
+        );
         assert_eq!(UnixTime(10).since(UnixTime(20)), Duration::ZERO);
         assert_eq!(UnixTime(20).since(UnixTime(10)), Duration::from_secs(10));
     }

@@ -34,7 +34,6 @@ pub const TELEGRAM_RANGES: &[&str] = &[
     "2a0a:f280::/32",
 ];
 
-
 /// Which destinations a node serves before its allow and deny lists apply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

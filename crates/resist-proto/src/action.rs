@@ -116,7 +116,13 @@ impl Action<'_> {
         };
         let summary: String = summary
             .chars()
-            .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
             .collect();
         format!(
             "{MESSAGE_VERSION} {network} {} {summary} nonce={nonce} digest={}",
@@ -155,13 +161,21 @@ mod test {
 
     #[test]
     fn message_is_one_ascii_line_without_secrets() {
-        let nodes = [node("203.0.113.7", "hunter2"), node("proxy.example.org", "x")];
+        let nodes = [
+            node("203.0.113.7", "hunter2"),
+            node("proxy.example.org", "x"),
+        ];
         let action = Action::Register {
             payout_address: "bcrt1qexample",
             nodes: &nodes,
         };
         let m = action.message("regtest", "00ff");
-        assert!(m.starts_with("resist-v1 regtest register payout=bcrt1qexample nodes=2 nonce=00ff digest="), "{m}");
+        assert!(
+            m.starts_with(
+                "resist-v1 regtest register payout=bcrt1qexample nodes=2 nonce=00ff digest="
+            ),
+            "{m}"
+        );
         assert!(m.is_ascii() && !m.contains('\n'));
         assert!(!m.contains("hunter2"));
         assert_eq!(m.len(), m.rsplit_once("digest=").unwrap().0.len() + 7 + 64);
@@ -171,9 +185,18 @@ mod test {
     fn digest_binds_every_detail() {
         let a = [node("203.0.113.7", "hunter2")];
         let b = [node("203.0.113.7", "hunter3")];
-        let m = |nodes| Action::Register { payout_address: "x", nodes }.message("regtest", "n");
+        let m = |nodes| {
+            Action::Register {
+                payout_address: "x",
+                nodes,
+            }
+            .message("regtest", "n")
+        };
         assert_ne!(m(&a), m(&b));
-        let reg = Action::Register { payout_address: "x", nodes: &a };
+        let reg = Action::Register {
+            payout_address: "x",
+            nodes: &a,
+        };
         assert_ne!(reg.message("regtest", "n"), reg.message("signet", "n"));
         assert_ne!(reg.message("regtest", "n"), reg.message("regtest", "m"));
     }
@@ -183,13 +206,24 @@ mod test {
         // A fixed vector: a change to the encoding breaks every signature an
         // operator holds, so it must show up here.
         let action = Action::RotateToken { operator: 7 };
-        assert_eq!(serde_json::to_string(&action).unwrap(), r#"{"action":"rotate-token","operator":7}"#);
+        assert_eq!(
+            serde_json::to_string(&action).unwrap(),
+            r#"{"action":"rotate-token","operator":7}"#
+        );
         assert_eq!(
             action.message("signet", "abc"),
-            format!("resist-v1 signet rotate-token operator=7 nonce=abc digest={}", action.digest())
+            format!(
+                "resist-v1 signet rotate-token operator=7 nonce=abc digest={}",
+                action.digest()
+            )
         );
         let keep = CredentialsChange::Keep;
-        let upd = Action::UpdateNode { operator: 1, node: 2, endpoint: None, credentials: &keep };
+        let upd = Action::UpdateNode {
+            operator: 1,
+            node: 2,
+            endpoint: None,
+            credentials: &keep,
+        };
         assert_eq!(
             serde_json::to_string(&upd).unwrap(),
             r#"{"action":"update-node","operator":1,"node":2,"endpoint":null,"credentials":{"change":"keep"}}"#
@@ -198,7 +232,10 @@ mod test {
 
     #[test]
     fn unprintable_input_cannot_break_the_line() {
-        let action = Action::ChangePayout { operator: 1, new_payout_address: "bc1\nq\u{202e}x" };
+        let action = Action::ChangePayout {
+            operator: 1,
+            new_payout_address: "bc1\nq\u{202e}x",
+        };
         let m = action.message("mainnet", "n");
         assert!(m.is_ascii() && !m.contains('\n'), "{m:?}");
     }

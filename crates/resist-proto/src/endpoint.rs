@@ -55,7 +55,9 @@ impl Endpoint {
         let bad = || {
             Invalid::new(
                 "endpoint",
-                format!("{s:?} is not HOST:PORT; write e.g. 203.0.113.7:1080, [2001:db8::7]:1080 or proxy.example.org:1080"),
+                format!(
+                    "{s:?} is not HOST:PORT; write e.g. 203.0.113.7:1080, [2001:db8::7]:1080 or proxy.example.org:1080"
+                ),
             )
         };
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
@@ -79,7 +81,10 @@ impl Endpoint {
     /// their canonical spelling, names in lower case without a trailing dot.
     pub fn validate(&self, rules: EndpointRules) -> Result<Endpoint, Invalid> {
         if self.port == 0 {
-            return Err(Invalid::new("port", "port 0 cannot be dialled; give the port the node listens on"));
+            return Err(Invalid::new(
+                "port",
+                "port 0 cannot be dialled; give the port the node listens on",
+            ));
         }
         let host = if let Ok(ip) = self.host.parse::<IpAddr>() {
             let ip = ip.to_canonical();
@@ -119,14 +124,23 @@ fn normalise_host_name(host: &str) -> Result<String, Invalid> {
         if label.is_empty() || label.len() > MAX_LABEL {
             return Err(bad("each dot-separated part must have 1 to 63 characters"));
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(bad("use letters, digits and hyphens only (punycode for other scripts), or an IP address"));
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(bad(
+                "use letters, digits and hyphens only (punycode for other scripts), or an IP address",
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(bad("a part cannot start or end with a hyphen"));
         }
     }
-    if name.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err(bad("it looks like a malformed IP address"));
     }
     if name == "localhost" || name.ends_with(".localhost") {
@@ -160,7 +174,10 @@ impl Credentials {
             if value.is_empty() || value.len() > MAX_CREDENTIAL {
                 return Err(Invalid::new(
                     field,
-                    format!("must be 1 to {MAX_CREDENTIAL} bytes (RFC 1929), got {}", value.len()),
+                    format!(
+                        "must be 1 to {MAX_CREDENTIAL} bytes (RFC 1929), got {}",
+                        value.len()
+                    ),
                 ));
             }
         }
@@ -190,7 +207,10 @@ impl NodeSpec {
         if self.protocol != "socks5" {
             return Err(Invalid::new(
                 "protocol",
-                format!("{:?} is not supported; the only protocol is \"socks5\"", self.protocol),
+                format!(
+                    "{:?} is not supported; the only protocol is \"socks5\"",
+                    self.protocol
+                ),
             ));
         }
         if let Some(c) = &self.credentials {
@@ -221,24 +241,55 @@ mod test {
 
     #[test]
     fn parses_host_port_forms() {
-        assert_eq!(Endpoint::parse("203.0.113.7:1080").unwrap(), ep("203.0.113.7", 1080));
-        assert_eq!(Endpoint::parse("[2001:db8::7]:443").unwrap(), ep("2001:db8::7", 443));
-        assert_eq!(Endpoint::parse("proxy.example.org:1080").unwrap(), ep("proxy.example.org", 1080));
-        for bad in ["203.0.113.7", "2001:db8::7:1080", "[2001:db8::7]", "h:99999", "h:", ":1080x"] {
+        assert_eq!(
+            Endpoint::parse("203.0.113.7:1080").unwrap(),
+            ep("203.0.113.7", 1080)
+        );
+        assert_eq!(
+            Endpoint::parse("[2001:db8::7]:443").unwrap(),
+            ep("2001:db8::7", 443)
+        );
+        assert_eq!(
+            Endpoint::parse("proxy.example.org:1080").unwrap(),
+            ep("proxy.example.org", 1080)
+        );
+        for bad in [
+            "203.0.113.7",
+            "2001:db8::7:1080",
+            "[2001:db8::7]",
+            "h:99999",
+            "h:",
+            ":1080x",
+        ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn normalises_hosts() {
-        assert_eq!(ep("Proxy.Example.ORG.", 1).validate(PUBLIC).unwrap().host, "proxy.example.org");
-        assert_eq!(ep("2001:DB8::7", 1).validate(PUBLIC).unwrap().host, "2001:db8::7");
-        assert_eq!(ep("::ffff:203.0.113.7", 1).validate(PUBLIC).unwrap().host, "203.0.113.7");
+        assert_eq!(
+            ep("Proxy.Example.ORG.", 1).validate(PUBLIC).unwrap().host,
+            "proxy.example.org"
+        );
+        assert_eq!(
+            ep("2001:DB8::7", 1).validate(PUBLIC).unwrap().host,
+            "2001:db8::7"
+        );
+        assert_eq!(
+            ep("::ffff:203.0.113.7", 1).validate(PUBLIC).unwrap().host,
+            "203.0.113.7"
+        );
     }
 
     #[test]
     fn refuses_private_endpoints_unless_allowed() {
-        for host in ["127.0.0.1", "10.0.0.5", "::1", "169.254.169.254", "::ffff:192.168.0.1"] {
+        for host in [
+            "127.0.0.1",
+            "10.0.0.5",
+            "::1",
+            "169.254.169.254",
+            "::ffff:192.168.0.1",
+        ] {
             let e = ep(host, 1080).validate(PUBLIC).unwrap_err();
             assert_eq!(e.field, "host");
             assert!(e.problem.contains("probes will not dial"), "{e}");
@@ -252,11 +303,30 @@ mod test {
 
     #[test]
     fn refuses_malformed_names_and_ports() {
-        for host in ["", "a..b", "-a.org", "a-.org", "a_b.org", "1.2.3.999", "ex ample.org", "é.org"] {
-            assert_eq!(ep(host, 1080).validate(PUBLIC).unwrap_err().field, "host", "{host:?}");
+        for host in [
+            "",
+            "a..b",
+            "-a.org",
+            "a-.org",
+            "a_b.org",
+            "1.2.3.999",
+            "ex ample.org",
+            "é.org",
+        ] {
+            assert_eq!(
+                ep(host, 1080).validate(PUBLIC).unwrap_err().field,
+                "host",
+                "{host:?}"
+            );
         }
-        assert_eq!(ep(&"a".repeat(64), 1).validate(PUBLIC).unwrap_err().field, "host");
-        assert_eq!(ep("example.org", 0).validate(PUBLIC).unwrap_err().field, "port");
+        assert_eq!(
+            ep(&"a".repeat(64), 1).validate(PUBLIC).unwrap_err().field,
+            "host"
+        );
+        assert_eq!(
+            ep("example.org", 0).validate(PUBLIC).unwrap_err().field,
+            "port"
+        );
     }
 
     #[test]

@@ -15,18 +15,38 @@ const SPECIAL_RANGES: &[(IpAddr, u8, &str)] = &[
     (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)), 8, "private"),
     (IpAddr::V4(Ipv4Addr::new(172, 16, 0, 0)), 12, "private"),
     (IpAddr::V4(Ipv4Addr::new(192, 168, 0, 0)), 16, "private"),
-    (IpAddr::V6(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0)), 7, "private"),
-    (IpAddr::V6(Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0)), 10, "private"),
+    (
+        IpAddr::V6(Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0)),
+        7,
+        "private",
+    ),
+    (
+        IpAddr::V6(Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0)),
+        10,
+        "private",
+    ),
     (IpAddr::V4(Ipv4Addr::new(100, 64, 0, 0)), 10, "shared"),
     (IpAddr::V4(Ipv4Addr::new(169, 254, 0, 0)), 16, "link-local"),
-    (IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)), 10, "link-local"),
+    (
+        IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)),
+        10,
+        "link-local",
+    ),
     (IpAddr::V4(Ipv4Addr::new(224, 0, 0, 0)), 4, "multicast"),
-    (IpAddr::V6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0)), 8, "multicast"),
+    (
+        IpAddr::V6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0)),
+        8,
+        "multicast",
+    ),
     (IpAddr::V4(Ipv4Addr::new(240, 0, 0, 0)), 4, "reserved"),
     (IpAddr::V4(Ipv4Addr::new(192, 0, 0, 0)), 24, "reserved"),
     (IpAddr::V4(Ipv4Addr::new(198, 18, 0, 0)), 15, "reserved"),
     (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 96, "reserved"),
-    (IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0)), 48, "reserved"),
+    (
+        IpAddr::V6(Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0)),
+        48,
+        "reserved",
+    ),
 ];
 
 /// The special-purpose range `ip` falls in, if any. IPv4-mapped IPv6
@@ -55,11 +75,15 @@ pub fn special_ranges() -> impl Iterator<Item = (IpAddr, u8)> {
 pub fn in_prefix(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(len.min(32))).unwrap_or(0);
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(len.min(128))).unwrap_or(0);
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,

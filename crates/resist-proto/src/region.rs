@@ -119,15 +119,27 @@ mod test {
             let r: Region = s.parse().unwrap();
             assert_eq!(r.to_string(), s);
         }
-        assert_eq!("censored:RU".parse::<Region>().unwrap().side(), Side::Censored);
+        assert_eq!(
+            "censored:RU".parse::<Region>().unwrap().side(),
+            Side::Censored
+        );
         assert_eq!("free:NL".parse::<Region>().unwrap().side(), Side::Free);
     }
 
     #[test]
     fn refuses_malformed_labels() {
         for s in [
-            "", "RU", "censored", "censored:", "censored:ru", "censored:RUS", "blocked:RU",
-            "free:DE-", "free:DE-a_b", "free:DE-0123456789abcdefg", " free:DE",
+            "",
+            "RU",
+            "censored",
+            "censored:",
+            "censored:ru",
+            "censored:RUS",
+            "blocked:RU",
+            "free:DE-",
+            "free:DE-a_b",
+            "free:DE-0123456789abcdefg",
+            " free:DE",
         ] {
             let e = s.parse::<Region>().unwrap_err();
             assert_eq!(e.field, "region", "{s:?}");
