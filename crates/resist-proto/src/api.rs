@@ -195,3 +195,120 @@ pub struct ProbeView {
     /// Last enabled or disabled at (Unix seconds).
     pub updated_at: i64,
 }
+
+/// Most reports one `POST /api/probe/reports` may carry.
+pub const MAX_REPORTS_PER_BATCH: usize = 256;
+
+/// `GET /api/probe/assignments`: what the calling probe must test now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Assignments {
+    /// The current window's number (Unix seconds / window length).
+    pub window: i64,
+    /// When it started (Unix seconds).
+    pub window_start: i64,
+    /// When it ends (Unix seconds); reports are accepted for a while after.
+    pub window_end: i64,
+    /// The canary to CONNECT to through each node, `HOST:PORT`.
+    pub canary: String,
+    /// The nodes this probe was assigned, chosen by the coordinator.
+    pub nodes: Vec<Assignment>,
+}
+
+/// One node to test, with the credentials the operator registered.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Assignment {
+    /// Node id (goes into the report).
+    pub node: i64,
+    /// Where it listens.
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    /// What it speaks.
+    pub protocol: String,
+    /// Username to log in with, if the node needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Password to log in with, if the node needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Whether this probe's report for it has already arrived.
+    pub reported: bool,
+}
+
+impl std::fmt::Debug for Assignment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assignment")
+            .field("node", &self.node)
+            .field("endpoint", &self.endpoint)
+            .field("protocol", &self.protocol)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("reported", &self.reported)
+            .finish()
+    }
+}
+
+/// `POST /api/probe/reports`: signed reports, each the base64 of
+/// `resist_proto::report` signed bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportBatch {
+    /// Signed reports (base64, standard alphabet, padded).
+    pub reports: Vec<String>,
+}
+
+/// What became of each report, in the order sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportReceipts {
+    /// One receipt per report.
+    pub receipts: Vec<Receipt>,
+}
+
+/// What became of one report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Receipt {
+    /// The report's id (hex), or empty if it could not be decoded.
+    pub report_id: String,
+    /// `accepted` (stored now), `duplicate` (stored before: drop it from the
+    /// queue), or `refused` (never stored; `reason` says why; do not resend).
+    pub status: String,
+    /// Why it was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A node's measured status, now and over past windows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NodeStatusView {
+    /// The node.
+    pub node: i64,
+    /// Its operator.
+    pub operator: i64,
+    /// Where it listens.
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
+    /// The newest window with any report, if any.
+    pub latest: Option<WindowStatusView>,
+    /// Windows with reports, newest first.
+    pub history: Vec<WindowStatusView>,
+}
+
+/// One node's classification in one window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WindowStatusView {
+    /// The window's number.
+    pub window: i64,
+    /// When it started (Unix seconds).
+    pub window_start: i64,
+    /// `ok`, `blocked`, `down` or `unknown`.
+    pub status: String,
+    /// Censored-region reports that relayed.
+    pub censored_relayed: u32,
+    /// Censored-region reports that failed.
+    pub censored_failed: u32,
+    /// Free-region reports that relayed.
+    pub free_relayed: u32,
+    /// Free-region reports that failed.
+    pub free_failed: u32,
+    /// Probes of one region disagreed (some relayed, some failed).
+    pub disagreement: bool,
+}

@@ -4,9 +4,12 @@
 
 pub mod action;
 pub mod api;
+pub mod canary;
 pub mod endpoint;
 pub mod ip;
+pub mod probe_auth;
 pub mod region;
+pub mod report;
 
 mod invalid;
 

@@ -11,6 +11,9 @@ pub enum ConflictKind {
     Endpoint,
     /// A probe with this public key is already enrolled.
     ProbeKey,
+    /// This probe already reported on this node in this window (with another
+    /// report id): one report per assignment.
+    AlreadyReported,
     /// Another operator already has this access token hash. Tokens are
     /// random, so this means the caller reused one: generate a fresh token.
     AccessToken,
@@ -23,6 +26,9 @@ impl std::fmt::Display for ConflictKind {
             ConflictKind::Endpoint => "a node with this host and port is already registered",
             ConflictKind::ProbeKey => "a probe with this public key is already enrolled",
             ConflictKind::AccessToken => "this access token is already in use",
+            ConflictKind::AlreadyReported => {
+                "this probe already reported on this node in this window"
+            }
         })
     }
 }

@@ -198,3 +198,88 @@ pub struct Probe {
     /// When it was last enabled or disabled.
     pub updated_at: UnixTime,
 }
+
+/// One probe's assignment to one node in one window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AssignmentRow {
+    /// The window.
+    pub window: i64,
+    /// The node to test.
+    pub node: NodeId,
+    /// The probe that tests it.
+    pub probe: ProbeId,
+    /// Whether the probe's report has arrived.
+    pub reported: bool,
+}
+
+/// A verified report about to be stored. `outcome` is a
+/// `resist_proto::report::Outcome` name (`relayed`, `connect_failed`, …),
+/// checked by the schema.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReport {
+    /// The probe that signed it.
+    pub probe: ProbeId,
+    /// The probe's id for it.
+    pub report_id: [u8; 16],
+    /// The window it is for.
+    pub window: i64,
+    /// The node tested.
+    pub node: NodeId,
+    /// When the probe measured (its clock).
+    pub measured_at: UnixTime,
+    /// How the test ended.
+    pub outcome: String,
+    /// SOCKS5 reply code on a refused CONNECT, else 0.
+    pub reply_code: u8,
+    /// Microseconds to connect.
+    pub connect_us: u32,
+    /// Microseconds for the SOCKS5 handshake.
+    pub handshake_us: u32,
+    /// Microseconds for the canary round trip.
+    pub rtt_us: u32,
+    /// Bytes of throughput sample.
+    pub sample_bytes: u32,
+    /// Microseconds to receive it.
+    pub sample_us: u32,
+    /// The signed bytes exactly as received, for audits.
+    pub signed: Vec<u8>,
+}
+
+/// A stored report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReport {
+    /// The report as received.
+    pub report: NewReport,
+    /// When the coordinator stored it.
+    pub received_at: UnixTime,
+}
+
+/// What became of an ingested report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ingested {
+    /// Stored now.
+    Accepted,
+    /// Stored before (same probe and report id); nothing changed.
+    Duplicate,
+}
+
+/// What classification needs of a report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportSummary {
+    /// The window.
+    pub window: i64,
+    /// The node.
+    pub node: NodeId,
+    /// The probe.
+    pub probe: ProbeId,
+    /// The probe's region label at the time of reading.
+    pub region: String,
+    /// The outcome name.
+    pub outcome: String,
+    /// Microseconds for the canary round trip.
+    pub rtt_us: u32,
+    /// Bytes of throughput sample.
+    pub sample_bytes: u32,
+    /// Microseconds to receive it.
+    pub sample_us: u32,
+}
