@@ -20,8 +20,9 @@ mod test;
 pub use any::AnyStore;
 pub use error::{ConflictKind, StoreError};
 pub use model::{
-    ChangeProof, NewNode, NewOperator, NewProbe, Node, NodeId, NodeUpdate, Operator, OperatorId,
-    Probe, ProbeId, ProofRecord, Protocol, Signature,
+    AssignmentRow, ChangeProof, Ingested, NewNode, NewOperator, NewProbe, NewReport, Node, NodeId,
+    NodeUpdate, Operator, OperatorId, Probe, ProbeId, ProofRecord, Protocol, ReportSummary,
+    Signature, StoredReport,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::{SQLITE_FILE_NAME, SqliteStore};
