@@ -41,7 +41,9 @@ pub async fn serve(listener: TcpListener, key: [u8; 32], shutdown: impl Future<O
         match accepted {
             Ok((stream, _)) => {
                 tokio::spawn(async move {
-                    if let Err(e) = tokio::time::timeout(EXCHANGE_TIMEOUT, exchange(stream, &key)).await {
+                    if let Err(e) =
+                        tokio::time::timeout(EXCHANGE_TIMEOUT, exchange(stream, &key)).await
+                    {
                         debug!(error = %e, "canary exchange timed out");
                     }
                     drop(permit);
@@ -68,7 +70,11 @@ async fn exchange(mut stream: TcpStream, key: &[u8; 32]) {
             return;
         }
     };
-    if stream.write_all(&canary::answer(key, &request)).await.is_err() {
+    if stream
+        .write_all(&canary::answer(key, &request))
+        .await
+        .is_err()
+    {
         return;
     }
     let zeros = [0u8; CHUNK];
@@ -96,7 +102,10 @@ mod test {
         let server = tokio::spawn(serve(listener, key, async {
             let _ = stopped.await;
         }));
-        let request = Request { nonce: [8; 32], sample_len: 100_000 };
+        let request = Request {
+            nonce: [8; 32],
+            sample_len: 100_000,
+        };
         let mut s = TcpStream::connect(addr).await.unwrap();
         s.write_all(&request.encode()).await.unwrap();
         let mut answer = [0u8; 32];

@@ -125,10 +125,24 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ClientError> {
+        let authorization = self.bearer.as_ref().map(|t| format!("Bearer {t}"));
+        self.call_authorized(method, path, authorization.as_deref(), body)
+            .await
+    }
+
+    /// Any method with an explicit `Authorization` header value (probes sign
+    /// each request, see `resist_proto::probe_auth`).
+    pub async fn call_authorized<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
-        if let Some(token) = &self.bearer {
-            request = request.bearer_auth(token);
+        if let Some(value) = authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, value);
         }
         if let Some(body) = body {
             request = request.json(body);

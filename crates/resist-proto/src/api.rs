@@ -210,6 +210,8 @@ pub struct Assignments {
     pub window_end: i64,
     /// The canary to CONNECT to through each node, `HOST:PORT`.
     pub canary: String,
+    /// The region the funder enrolled this probe for.
+    pub region: String,
     /// The nodes this probe was assigned, chosen by the coordinator.
     pub nodes: Vec<Assignment>,
 }

@@ -8,8 +8,14 @@
 //! ```text
 //! version u8 (= 1) | report_id [16] | probe_key [32] | window i64 | node i64
 //! | measured_at i64 | outcome u8 | reply_code u8 | connect_us u32
-//! | handshake_us u32 | rtt_us u32 | sample_bytes u32 | sample_us u32
+//! | handshake_us u32 | rtt_us u32 | sample_requested u32 | sample_bytes u32
+//! | sample_us u32 | canary_nonce [32] | canary_answer [32]
 //! ```
+//!
+//! The probe cannot check the canary's answer: only the coordinator knows the
+//! key. It reports the nonce it sent and the answer it got, and the
+//! coordinator verifies them when the report arrives; an outcome of
+//! `Relayed` with a wrong answer is stored as `CanaryMismatch`.
 //!
 //! The signature is ed25519 over `SIGNING_CONTEXT || encoding`, so a report
 //! signature can never be mistaken for a signature over anything else.
@@ -19,7 +25,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 /// The encoding version this crate writes and reads.
 pub const REPORT_VERSION: u8 = 1;
 /// Length of an encoded report.
-pub const REPORT_LEN: usize = 1 + 16 + 32 + 8 + 8 + 8 + 1 + 1 + 4 * 5;
+pub const REPORT_LEN: usize = 1 + 16 + 32 + 8 + 8 + 8 + 1 + 1 + 4 * 6 + 32 + 32;
 /// Domain separation for report signatures.
 pub const SIGNING_CONTEXT: &[u8] = b"resist-report-v1\0";
 /// Length of a signed report: the encoding followed by the 64-byte signature.
@@ -122,10 +128,16 @@ pub struct Report {
     pub handshake_us: u32,
     /// Nonce sent to canary answer received, through the node.
     pub rtt_us: u32,
+    /// Size of the throughput sample asked of the canary.
+    pub sample_requested: u32,
     /// Size of the throughput sample received.
     pub sample_bytes: u32,
     /// Time to receive it.
     pub sample_us: u32,
+    /// The nonce sent to the canary (zero if not reached).
+    pub canary_nonce: [u8; 32],
+    /// The canary's answer as received (zero if none).
+    pub canary_answer: [u8; 32],
 }
 
 /// A signed report could not be decoded or verified.
@@ -170,11 +182,14 @@ impl Report {
             self.connect_us,
             self.handshake_us,
             self.rtt_us,
+            self.sample_requested,
             self.sample_bytes,
             self.sample_us,
         ] {
             w.put(&v.to_be_bytes());
         }
+        w.put(&self.canary_nonce);
+        w.put(&self.canary_answer);
         out
     }
 
@@ -193,7 +208,18 @@ impl Report {
         let code = r.u8();
         let outcome = Outcome::from_code(code).ok_or(ReportError::Outcome(code))?;
         let reply_code = r.u8();
-        let mut next = || u32::from_be_bytes(r.array());
+        let mut times = [0u32; 6];
+        for t in &mut times {
+            *t = u32::from_be_bytes(r.array());
+        }
+        let [
+            connect_us,
+            handshake_us,
+            rtt_us,
+            sample_requested,
+            sample_bytes,
+            sample_us,
+        ] = times;
         Ok(Report {
             report_id,
             probe_key,
@@ -202,12 +228,29 @@ impl Report {
             measured_at,
             outcome,
             reply_code,
-            connect_us: next(),
-            handshake_us: next(),
-            rtt_us: next(),
-            sample_bytes: next(),
-            sample_us: next(),
+            connect_us,
+            handshake_us,
+            rtt_us,
+            sample_requested,
+            sample_bytes,
+            sample_us,
+            canary_nonce: r.array(),
+            canary_answer: r.array(),
         })
+    }
+
+    /// The canary request the probe says it sent.
+    pub fn canary_request(&self) -> crate::canary::Request {
+        crate::canary::Request {
+            nonce: self.canary_nonce,
+            sample_len: self.sample_requested,
+        }
+    }
+
+    /// Whether the report's canary answer is right under `key` (the
+    /// coordinator's check; a probe cannot make it).
+    pub fn canary_verifies(&self, key: &[u8; 32]) -> bool {
+        crate::canary::verify(key, &self.canary_request(), &self.canary_answer)
     }
 
     /// The encoding followed by the probe's signature over it.
@@ -302,8 +345,11 @@ mod test {
             connect_us: 350,
             handshake_us: 1200,
             rtt_us: 0,
+            sample_requested: 65_536,
             sample_bytes: 0,
             sample_us: u32::MAX,
+            canary_nonce: [3; 32],
+            canary_answer: [4; 32],
         }
     }
 
@@ -318,6 +364,8 @@ mod test {
         assert_eq!(&bytes[49..57], &2_992_000i64.to_be_bytes());
         assert_eq!(bytes[73], 4);
         assert_eq!(bytes[74], 2);
+        assert_eq!(&bytes[REPORT_LEN - 64..REPORT_LEN - 32], &[3; 32]);
+        assert_eq!(REPORT_LEN, 163);
         for o in Outcome::ALL {
             assert_eq!(Outcome::from_name(o.as_str()), Some(o));
         }
@@ -339,6 +387,17 @@ mod test {
             Report::verify_signed(&signed[1..]),
             Err(ReportError::Length(SIGNED_REPORT_LEN - 1))
         );
+    }
+
+    #[test]
+    fn the_canary_answer_is_checked_with_the_coordinators_key() {
+        let key = [11; 32];
+        let mut r = sample();
+        assert!(!r.canary_verifies(&key));
+        r.canary_answer = crate::canary::answer(&key, &r.canary_request());
+        assert!(r.canary_verifies(&key));
+        r.sample_requested += 1;
+        assert!(!r.canary_verifies(&key));
     }
 
     #[test]
