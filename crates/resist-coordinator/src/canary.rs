@@ -21,6 +21,8 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CONNECTIONS: usize = 256;
 /// Zeros written per call while sending the sample.
 const CHUNK: usize = 16 * 1024;
+/// The sample's content (static, so no connection's future carries it).
+static ZEROS: [u8; CHUNK] = [0; CHUNK];
 
 /// Serves the canary on `listener` with `key` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, key: [u8; 32], shutdown: impl Future<Output = ()>) {
@@ -77,11 +79,10 @@ async fn exchange(mut stream: TcpStream, key: &[u8; 32]) {
     {
         return;
     }
-    let zeros = [0u8; CHUNK];
     let mut left = request.sample_len as usize;
     while left > 0 {
         let n = left.min(CHUNK);
-        if stream.write_all(&zeros[..n]).await.is_err() {
+        if stream.write_all(&ZEROS[..n]).await.is_err() {
             return;
         }
         left -= n;
