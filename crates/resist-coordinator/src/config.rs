@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use resist_clock::UnixTime;
 use resist_ownership::Network;
 use resist_proto::endpoint::EndpointRules;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,8 @@ pub struct CoordinatorConfig {
     pub danger_allow_private_endpoints: bool,
     /// Sizes, times and rates.
     pub limits: LimitsConfig,
+    /// Measurement windows, probe assignment and the canary.
+    pub measurement: MeasurementConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -53,6 +56,7 @@ impl Default for CoordinatorConfig {
             challenge_ttl: Duration::from_secs(600),
             danger_allow_private_endpoints: false,
             limits: LimitsConfig::default(),
+            measurement: MeasurementConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -73,6 +77,7 @@ impl fmt::Debug for CoordinatorConfig {
                 &self.danger_allow_private_endpoints,
             )
             .field("limits", &self.limits)
+            .field("measurement", &self.measurement)
             .field("log", &self.log)
             .finish()
     }
@@ -120,6 +125,43 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Measurement windows, probe assignment and the canary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeasurementConfig {
+    /// Length of a measurement window.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Where the canary listens.
+    pub canary_listen: SocketAddr,
+    /// `HOST:PORT` probes reach the canary at through nodes (default: `canary_listen`).
+    pub canary_advertise: Option<String>,
+    /// Censored-region probes assigned to each node per window.
+    pub censored_probes_per_node: usize,
+    /// Free-region probes assigned to each node per window.
+    pub free_probes_per_node: usize,
+    /// Oldest report accepted.
+    #[serde(with = "humantime_serde")]
+    pub max_report_age: Duration,
+    /// How far a probe's clock may be ahead of the coordinator's.
+    #[serde(with = "humantime_serde")]
+    pub max_clock_skew: Duration,
+}
+
+impl Default for MeasurementConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(600),
+            canary_listen: SocketAddr::from(([127, 0, 0, 1], 8741)),
+            canary_advertise: None,
+            censored_probes_per_node: 2,
+            free_probes_per_node: 1,
+            max_report_age: Duration::from_secs(24 * 3600),
+            max_clock_skew: Duration::from_secs(120),
+        }
+    }
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -136,6 +178,56 @@ impl Default for LogConfig {
     }
 }
 
+/// What measurement runs with.
+#[derive(Clone)]
+pub struct MeasurementSettings {
+    /// Length of a window.
+    pub window: Duration,
+    /// `HOST:PORT` probes CONNECT to through each node.
+    pub canary_advertise: String,
+    /// The canary's HMAC key (from the database, shared by all coordinators).
+    pub canary_key: [u8; 32],
+    /// Censored-region probes assigned to each node per window.
+    pub censored_per_node: usize,
+    /// Free-region probes assigned to each node per window.
+    pub free_per_node: usize,
+    /// Oldest report accepted (a probe's queue may hold reports through a
+    /// coordinator outage).
+    pub max_report_age: Duration,
+    /// How far ahead of the coordinator's clock a probe's clock may be.
+    pub max_clock_skew: Duration,
+}
+
+impl std::fmt::Debug for MeasurementSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeasurementSettings")
+            .field("window", &self.window)
+            .field("canary_advertise", &self.canary_advertise)
+            .field("canary_key", &"[redacted]")
+            .field("censored_per_node", &self.censored_per_node)
+            .field("free_per_node", &self.free_per_node)
+            .field("max_report_age", &self.max_report_age)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .finish()
+    }
+}
+
+impl MeasurementSettings {
+    pub(crate) fn window_secs(&self) -> i64 {
+        i64::try_from(self.window.as_secs().max(1)).unwrap_or(i64::MAX)
+    }
+
+    /// The window `t` falls in.
+    pub fn window_of(&self, t: UnixTime) -> i64 {
+        t.seconds().div_euclid(self.window_secs())
+    }
+
+    /// When `window` starts.
+    pub fn window_start(&self, window: i64) -> i64 {
+        window.saturating_mul(self.window_secs())
+    }
+}
+
 /// What the running server needs, resolved from the configuration.
 #[derive(Clone)]
 pub struct Settings {
@@ -149,6 +241,8 @@ pub struct Settings {
     pub admin_token_hash: [u8; 32],
     /// Sizes, times and rates.
     pub limits: LimitsConfig,
+    /// Windows, assignments, the canary.
+    pub measurement: MeasurementSettings,
 }
 
 impl fmt::Debug for Settings {
@@ -159,6 +253,7 @@ impl fmt::Debug for Settings {
             .field("endpoint_rules", &self.endpoint_rules)
             .field("admin_token_hash", &"[redacted]")
             .field("limits", &self.limits)
+            .field("measurement", &self.measurement)
             .finish()
     }
 }

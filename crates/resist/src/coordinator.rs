@@ -9,7 +9,7 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 use rand::RngCore;
 use resist_clock::SystemClock;
-use resist_coordinator::config::redact_url;
+use resist_coordinator::config::{MeasurementSettings, redact_url};
 use resist_coordinator::{AppState, CoordinatorConfig, Settings};
 use resist_proto::endpoint::EndpointRules;
 use resist_store::{AnyStore, Store};
@@ -25,6 +25,8 @@ pub const ENV_PREFIX: &str = "RESIST_COORDINATOR_";
 pub const ADMIN_TOKEN_ENV: &str = "RESIST_ADMIN_TOKEN";
 /// The key under which a database remembers its network.
 const NETWORK_META_KEY: &str = "network";
+/// The key under which a database keeps the canary's HMAC key (hex).
+const CANARY_KEY_META_KEY: &str = "canary_key";
 
 /// Run the coordinator: the funder's service that operators register with.
 ///
@@ -67,6 +69,10 @@ pub struct CoordinatorArgs {
     #[arg(long, value_name = "NETWORK")]
     pub network: Option<String>,
 
+    /// Where the canary listens; nodes must allow it as a destination [default: 127.0.0.1:8741]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub canary_listen: Option<SocketAddr>,
+
     /// File holding the admin token [default: DATA_DIR/admin-token]
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
@@ -106,6 +112,11 @@ impl CoordinatorArgs {
         }
         if let Some(f) = &self.admin_token_file {
             t.insert("admin_token_file".into(), f.display().to_string().into());
+        }
+        if let Some(c) = self.canary_listen {
+            let mut m = toml::Table::new();
+            m.insert("canary_listen".into(), c.to_string().into());
+            t.insert("measurement".into(), toml::Value::Table(m));
         }
         if self.danger_allow_private_endpoints {
             t.insert("danger_allow_private_endpoints".into(), true.into());
@@ -238,6 +249,15 @@ async fn serve(config: CoordinatorConfig) -> Result<(), Failure> {
             )
         })
         .map_err(Failure::Runtime)?;
+    let canary = tokio::net::TcpListener::bind(config.measurement.canary_listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for the canary on {}; choose another with measurement.canary_listen",
+                config.measurement.canary_listen
+            )
+        })
+        .map_err(Failure::Runtime)?;
     let bound = listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.into()))?;
@@ -249,6 +269,23 @@ async fn serve(config: CoordinatorConfig) -> Result<(), Failure> {
         },
         admin_token_hash: resist_coordinator::token_hash(&token),
         limits: config.limits.clone(),
+        measurement: MeasurementSettings {
+            window: config.measurement.window,
+            // With port 0 the kernel picks the port: advertise what was bound.
+            canary_advertise: match &config.measurement.canary_advertise {
+                Some(a) => a.clone(),
+                None => canary
+                    .local_addr()
+                    .map_err(|e| Failure::Runtime(e.into()))?
+                    .to_string(),
+            },
+            // Replaced by the database's key in `run_with`.
+            canary_key: [0; 32],
+            censored_per_node: config.measurement.censored_probes_per_node,
+            free_per_node: config.measurement.free_probes_per_node,
+            max_report_age: config.measurement.max_report_age,
+            max_clock_skew: config.measurement.max_clock_skew,
+        },
     };
     let shutdown = async move {
         tokio::select! {
@@ -275,13 +312,13 @@ async fn serve(config: CoordinatorConfig) -> Result<(), Failure> {
         }
         println!("API description: http://{bound}/api/openapi.json");
     };
-    run_with(store, settings, listener, shutdown, announce).await
+    run_with(store, settings, (listener, canary), shutdown, announce).await
 }
 
 async fn run_with<S: Store>(
     store: S,
-    settings: Settings,
-    listener: tokio::net::TcpListener,
+    mut settings: Settings,
+    (listener, canary): (tokio::net::TcpListener, tokio::net::TcpListener),
     shutdown: impl Future<Output = ()> + Send + 'static,
     announce: impl FnOnce(&str),
 ) -> Result<(), Failure> {
@@ -298,10 +335,37 @@ async fn run_with<S: Store>(
              use --network {stored}, or another database for {network}"
         )));
     }
-    announce(&network);
-    let state = AppState::new(store, Arc::new(SystemClock), settings);
-    resist_coordinator::serve(listener, state, shutdown)
+    // The canary key is shared by every coordinator on the database: the
+    // first one to start makes it.
+    let mut fresh = [0u8; 32];
+    rand::rng().fill_bytes(&mut fresh);
+    let stored = store
+        .meta_get_or_insert(CANARY_KEY_META_KEY, &hex::encode(fresh))
         .await
+        .map_err(|e| Failure::Runtime(anyhow!("cannot read the database: {e}")))?;
+    settings.measurement.canary_key = hex::decode(&stored)
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .ok_or_else(|| {
+            Failure::Runtime(anyhow!("the canary key stored in the database is damaged"))
+        })?;
+    announce(&network);
+    let canary_addr = canary
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    println!(
+        "canary: {canary_addr} (probes reach it at {}; nodes must allow it as a destination)",
+        settings.measurement.canary_advertise
+    );
+    let canary_task = tokio::spawn(resist_coordinator::canary::serve(
+        canary,
+        settings.measurement.canary_key,
+        std::future::pending(),
+    ));
+    let state = AppState::new(store, Arc::new(SystemClock), settings);
+    let served = resist_coordinator::serve(listener, state, shutdown).await;
+    canary_task.abort();
+    served
         .context("the HTTP server failed")
         .map_err(Failure::Runtime)?;
     info!("stopped");

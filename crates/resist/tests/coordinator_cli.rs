@@ -44,6 +44,8 @@ fn funder_and_operator_round_trip() {
         &[
             "--listen",
             "127.0.0.1:0",
+            "--canary-listen",
+            "127.0.0.1:0",
             "--data-dir",
             data_s,
             "--network",
@@ -223,6 +225,8 @@ fn funder_and_operator_round_trip() {
         "coordinator",
         &[
             "--listen",
+            "127.0.0.1:0",
+            "--canary-listen",
             "127.0.0.1:0",
             "--data-dir",
             data_s,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use resist_clock::{ManualClock, UnixTime};
 use resist_coordinator::client::Client;
-use resist_coordinator::config::LimitsConfig;
+use resist_coordinator::config::{LimitsConfig, MeasurementSettings};
 use resist_coordinator::{AppState, Settings, token_hash};
 use resist_ownership::{AddressKind, Network, PayoutAddress};
 use resist_proto::action::Action;
@@ -18,6 +18,8 @@ use resist_store::Store;
 use tokio::sync::oneshot;
 
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
+/// The canary key of test coordinators.
+pub const CANARY_KEY: [u8; 32] = [0xC4; 32];
 
 /// A running coordinator.
 pub struct Harness<S: Store> {
@@ -41,6 +43,15 @@ pub fn settings() -> Settings {
             requests_per_minute: 6000,
             burst: 1000,
             ..LimitsConfig::default()
+        },
+        measurement: MeasurementSettings {
+            window: Duration::from_secs(600),
+            canary_advertise: "127.0.0.1:9".into(),
+            canary_key: CANARY_KEY,
+            censored_per_node: 2,
+            free_per_node: 1,
+            max_report_age: Duration::from_secs(3600),
+            max_clock_skew: Duration::from_secs(120),
         },
     }
 }
