@@ -47,8 +47,11 @@ const CANARY_KEY_META_KEY: &str = "canary_key";
 /// variables, then these flags. SIGTERM or Ctrl-C finishes the requests in flight
 /// and stops.
 #[derive(Debug, Clone, Default, Args)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, args_conflicts_with_subcommands = true)]
 pub struct CoordinatorArgs {
+    #[command(subcommand)]
+    pub command: Option<CoordinatorCommand>,
+
     /// TOML configuration file (see --print-default-config)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -92,6 +95,13 @@ pub struct CoordinatorArgs {
     /// Check the configuration and exit without opening the database or listening
     #[arg(long)]
     pub check: bool,
+}
+
+/// Commands that talk to a running coordinator.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum CoordinatorCommand {
+    /// Show every node's measured status and recent windows (admin token)
+    Status(crate::admin::StatusArgs),
 }
 
 impl CoordinatorArgs {
@@ -183,6 +193,9 @@ fn admin_token(file: &Path, create: bool) -> anyhow::Result<(String, &'static st
 
 /// Runs `resist coordinator`.
 pub fn run(args: CoordinatorArgs) -> Result<(), Failure> {
+    if let Some(CoordinatorCommand::Status(status)) = args.command {
+        return crate::admin::status(status);
+    }
     if args.print_default_config {
         print!("{}", resist_coordinator::config::EXAMPLE);
         return Ok(());
