@@ -11,8 +11,9 @@ use std::path::Path;
 use resist_clock::UnixTime;
 
 use crate::{
-    ChangeProof, NewNode, NewOperator, NewProbe, Node, NodeId, NodeUpdate, Operator, OperatorId,
-    PostgresStore, Probe, ProbeId, ProofRecord, SqliteStore, Store, StoreError,
+    AssignmentRow, ChangeProof, Ingested, NewNode, NewOperator, NewProbe, NewReport, Node, NodeId,
+    NodeUpdate, Operator, OperatorId, PostgresStore, Probe, ProbeId, ProofRecord, ReportSummary,
+    SqliteStore, Store, StoreError, StoredReport,
 };
 
 /// A store on whichever backend the configuration names.
@@ -205,5 +206,46 @@ impl Store for AnyStore {
         now: UnixTime,
     ) -> Result<Probe, StoreError> {
         delegate!(self.set_probe_enabled(id, enabled, now))
+    }
+
+    async fn plan_window(
+        &self,
+        window: i64,
+        plan: &[(NodeId, ProbeId)],
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        delegate!(self.plan_window(window, plan, now))
+    }
+
+    async fn window_planned(&self, window: i64) -> Result<bool, StoreError> {
+        delegate!(self.window_planned(window))
+    }
+
+    async fn assignments_for(
+        &self,
+        window: i64,
+        probe: ProbeId,
+    ) -> Result<Vec<(Node, bool)>, StoreError> {
+        delegate!(self.assignments_for(window, probe))
+    }
+
+    async fn assignments_in(&self, window: i64) -> Result<Vec<AssignmentRow>, StoreError> {
+        delegate!(self.assignments_in(window))
+    }
+
+    async fn insert_report(
+        &self,
+        report: &NewReport,
+        now: UnixTime,
+    ) -> Result<Ingested, StoreError> {
+        delegate!(self.insert_report(report, now))
+    }
+
+    async fn report_summaries(&self, from: i64, to: i64) -> Result<Vec<ReportSummary>, StoreError> {
+        delegate!(self.report_summaries(from, to))
+    }
+
+    async fn reports_of(&self, probe: ProbeId) -> Result<Vec<StoredReport>, StoreError> {
+        delegate!(self.reports_of(probe))
     }
 }

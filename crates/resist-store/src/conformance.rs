@@ -20,8 +20,9 @@ use std::task::Poll;
 use resist_clock::UnixTime;
 
 use crate::{
-    ChangeProof, ConflictKind, NewNode, NewOperator, NewProbe, Node, NodeId, NodeUpdate,
-    OperatorId, ProbeId, Protocol, Signature, Store, StoreError,
+    AssignmentRow, ChangeProof, ConflictKind, Ingested, NewNode, NewOperator, NewProbe, NewReport,
+    Node, NodeId, NodeUpdate, OperatorId, ProbeId, Protocol, ReportSummary, Signature, Store,
+    StoreError, StoredReport,
 };
 
 /// Every story, each given a fresh store from `make`, in a fixed order. Prints
@@ -63,6 +64,14 @@ where
         concurrent_same_nonce,
         concurrent_crossed_endpoints,
         concurrent_meta_first_writer,
+        plan_and_read_assignments,
+        replanning_changes_nothing,
+        concurrent_plan_window,
+        insert_report_outcomes,
+        concurrent_reports,
+        report_summaries_range_and_regions,
+        reports_round_trip,
+        report_checks_hold,
     );
 }
 
@@ -1405,6 +1414,694 @@ pub async fn concurrent_meta_first_writer<S: Store>(s: &S) {
         );
         assert_eq!(s.meta_get_or_insert(key, "late").await.unwrap(), values[0]);
     }
+}
+
+// --- measurement (issue 5) ---------------------------------------------------
+
+/// Every outcome name the schema accepts (`resist_proto::report::Outcome`).
+const OUTCOMES: [&str; 7] = [
+    "relayed",
+    "connect_failed",
+    "handshake_failed",
+    "auth_failed",
+    "connect_refused",
+    "canary_mismatch",
+    "timeout",
+];
+
+/// A window number far from zero (windows are the coordinator's to number).
+const W: i64 = 3_000_000;
+
+/// One operator with `count` nodes (the first with credentials), oldest
+/// first, and probes enrolled in the given regions, oldest first.
+async fn measured<S: Store>(s: &S, count: u16, regions: &[&str]) -> (Vec<Node>, Vec<crate::Probe>) {
+    let new_nodes: Vec<NewNode> = (0..count)
+        .map(|i| {
+            // Hosts in reverse order of creation, so sorting by host shows.
+            let host = format!("node-{}.example", 100 - i);
+            if i == 0 {
+                locked_node(&host, 1080, "probe-user", "probe pass")
+            } else {
+                open_node(&host, 1080)
+            }
+        })
+        .collect();
+    let (_, mut nodes) = register(s, "bcrt1qmeasured", 0x4D, &new_nodes, T0).await;
+    nodes.sort_by_key(|n| n.id);
+    let mut probes = Vec::new();
+    for (i, region) in regions.iter().enumerate() {
+        let key = u8::try_from(i + 1).unwrap();
+        let probe = s
+            .enrol_probe(
+                &NewProbe {
+                    public_key: [key; 32],
+                    region: (*region).into(),
+                },
+                at(1),
+            )
+            .await
+            .unwrap();
+        probes.push(probe);
+    }
+    (nodes, probes)
+}
+
+/// A report of `probe` on `node` in `window`, its report id made of `id`.
+fn new_report(probe: ProbeId, window: i64, node: NodeId, id: u8) -> NewReport {
+    NewReport {
+        probe,
+        report_id: [id; 16],
+        window,
+        node,
+        measured_at: at(100),
+        outcome: "relayed".into(),
+        reply_code: 0,
+        connect_us: 1_500,
+        handshake_us: 2_500,
+        rtt_us: 40_000,
+        sample_bytes: 65_536,
+        sample_us: 120_000,
+        signed: vec![1, 0, id, 0xFF],
+    }
+}
+
+fn pair(node: &Node, probe: &crate::Probe) -> (NodeId, ProbeId) {
+    (node.id, probe.id)
+}
+
+fn assignment(window: i64, node: &Node, probe: &crate::Probe, reported: bool) -> AssignmentRow {
+    AssignmentRow {
+        window,
+        node: node.id,
+        probe: probe.id,
+        reported,
+    }
+}
+
+/// Planning stores every pair once; `assignments_for` gives a probe its
+/// nodes (with credentials) oldest first, `assignments_in` every pair by
+/// node then probe, and `reported` turns true for exactly the assignment a
+/// report arrives for.
+pub async fn plan_and_read_assignments<S: Store>(s: &S) {
+    let (n, p) = measured(s, 3, &["censored:RU", "free:DE"]).await;
+    assert!(!s.window_planned(W).await.unwrap());
+    assert!(s.assignments_in(W).await.unwrap().is_empty());
+
+    // Out of order, and one pair twice.
+    let plan = [
+        pair(&n[2], &p[1]),
+        pair(&n[2], &p[0]),
+        pair(&n[0], &p[0]),
+        pair(&n[1], &p[1]),
+        pair(&n[2], &p[0]),
+    ];
+    assert!(s.plan_window(W, &plan, at(10)).await.unwrap(), "planned");
+    assert!(s.window_planned(W).await.unwrap());
+    assert!(!s.window_planned(W + 1).await.unwrap(), "only that window");
+    assert!(!s.window_planned(W - 1).await.unwrap());
+
+    assert_eq!(
+        s.assignments_for(W, p[0].id).await.unwrap(),
+        vec![(n[0].clone(), false), (n[2].clone(), false)],
+        "oldest node first, with its credentials"
+    );
+    let (first, _) = &s.assignments_for(W, p[0].id).await.unwrap()[0];
+    assert_eq!(first.username.as_deref(), Some("probe-user"));
+    assert_eq!(first.password.as_deref(), Some("probe pass"));
+    assert_eq!(
+        s.assignments_for(W, p[1].id).await.unwrap(),
+        vec![(n[1].clone(), false), (n[2].clone(), false)]
+    );
+    assert!(s.assignments_for(W + 1, p[0].id).await.unwrap().is_empty());
+    assert!(
+        s.assignments_for(W, ProbeId(999_999))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.assignments_in(W).await.unwrap(),
+        vec![
+            assignment(W, &n[0], &p[0], false),
+            assignment(W, &n[1], &p[1], false),
+            assignment(W, &n[2], &p[0], false),
+            assignment(W, &n[2], &p[1], false),
+        ],
+        "by node, then probe; the duplicate pair stored once"
+    );
+
+    // Another window, another plan: the two do not mix.
+    assert!(
+        s.plan_window(W + 1, &[pair(&n[1], &p[0])], at(11))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.assignments_in(W + 1).await.unwrap(),
+        vec![assignment(W + 1, &n[1], &p[0], false)]
+    );
+    assert_eq!(s.assignments_in(W).await.unwrap().len(), 4);
+
+    // A report flips exactly its own assignment.
+    let r = new_report(p[0].id, W, n[2].id, 1);
+    assert_eq!(
+        s.insert_report(&r, at(20)).await.unwrap(),
+        Ingested::Accepted
+    );
+    assert_eq!(
+        s.assignments_for(W, p[0].id).await.unwrap(),
+        vec![(n[0].clone(), false), (n[2].clone(), true)]
+    );
+    assert_eq!(
+        s.assignments_for(W, p[1].id).await.unwrap(),
+        vec![(n[1].clone(), false), (n[2].clone(), false)],
+        "the other probe's assignment of the same node is still open"
+    );
+    assert_eq!(
+        s.assignments_in(W).await.unwrap(),
+        vec![
+            assignment(W, &n[0], &p[0], false),
+            assignment(W, &n[1], &p[1], false),
+            assignment(W, &n[2], &p[0], true),
+            assignment(W, &n[2], &p[1], false),
+        ]
+    );
+    assert_eq!(
+        s.assignments_in(W + 1).await.unwrap(),
+        vec![assignment(W + 1, &n[1], &p[0], false)]
+    );
+
+    // A window may be planned with nothing to do; it is still planned.
+    assert!(s.plan_window(W + 2, &[], at(12)).await.unwrap());
+    assert!(s.window_planned(W + 2).await.unwrap());
+    assert!(s.assignments_in(W + 2).await.unwrap().is_empty());
+    assert!(!s.plan_window(W + 2, &plan, at(13)).await.unwrap());
+    assert!(s.assignments_in(W + 2).await.unwrap().is_empty());
+}
+
+/// Planning a planned window answers `false` and changes nothing; a plan
+/// naming a missing node or probe is NotFound and stores nothing, not even
+/// the window.
+pub async fn replanning_changes_nothing<S: Store>(s: &S) {
+    let (n, p) = measured(s, 2, &["free:DE"]).await;
+    assert!(
+        s.plan_window(W, &[pair(&n[0], &p[0])], at(10))
+            .await
+            .unwrap()
+    );
+    let before = s.assignments_in(W).await.unwrap();
+    assert!(
+        !s.plan_window(W, &[pair(&n[1], &p[0])], at(11))
+            .await
+            .unwrap(),
+        "already planned"
+    );
+    assert!(!s.plan_window(W, &[], at(12)).await.unwrap());
+    assert_eq!(
+        s.assignments_in(W).await.unwrap(),
+        before,
+        "the plan stands"
+    );
+
+    assert_not_found(
+        s.plan_window(
+            W + 1,
+            &[pair(&n[0], &p[0]), (NodeId(999_999), p[0].id)],
+            at(13),
+        )
+        .await,
+        "node or probe",
+    );
+    assert_not_found(
+        s.plan_window(W + 1, &[(n[1].id, ProbeId(999_999))], at(13))
+            .await,
+        "node or probe",
+    );
+    assert!(!s.window_planned(W + 1).await.unwrap(), "rolled back whole");
+    assert!(s.assignments_in(W + 1).await.unwrap().is_empty());
+    assert!(
+        s.plan_window(W + 1, &[pair(&n[1], &p[0])], at(14))
+            .await
+            .unwrap(),
+        "the window can still be planned"
+    );
+    assert_eq!(
+        s.assignments_in(W + 1).await.unwrap(),
+        vec![assignment(W + 1, &n[1], &p[0], false)]
+    );
+
+    // A plan larger than one INSERT statement holds (the store may split it)
+    // is still all or nothing.
+    let mut big: Vec<(NodeId, ProbeId)> = Vec::new();
+    let more = measured_probes(s, 600).await;
+    for probe in &more {
+        big.push((n[0].id, probe.id));
+        big.push((n[1].id, probe.id));
+    }
+    let mut broken = big.clone();
+    broken.push((NodeId(999_999), more[0].id));
+    assert_not_found(s.plan_window(W + 2, &broken, at(15)).await, "node or probe");
+    assert!(!s.window_planned(W + 2).await.unwrap());
+    assert!(s.assignments_in(W + 2).await.unwrap().is_empty());
+    assert!(s.plan_window(W + 2, &big, at(16)).await.unwrap());
+    assert_eq!(s.assignments_in(W + 2).await.unwrap().len(), big.len());
+    assert_eq!(
+        s.assignments_for(W + 2, more[599].id).await.unwrap().len(),
+        2
+    );
+}
+
+/// Enrols `count` more probes (keys made from 1000 + i), oldest first.
+async fn measured_probes<S: Store>(s: &S, count: u16) -> Vec<crate::Probe> {
+    let mut probes = Vec::new();
+    for i in 0..count {
+        let mut key = [0xEE; 32];
+        key[..2].copy_from_slice(&(1000 + i).to_be_bytes());
+        probes.push(
+            s.enrol_probe(
+                &NewProbe {
+                    public_key: key,
+                    region: "free:NL".into(),
+                },
+                at(2),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    probes
+}
+
+/// Coordinators racing to plan one window, each with its own plan: exactly
+/// one call answers `true`, and exactly its plan is stored.
+pub async fn concurrent_plan_window<S: Store>(s: &S) {
+    let racers = u16::try_from(RACERS).unwrap();
+    let (n, p) = measured(s, racers, &["censored:IR", "free:FI"]).await;
+    for round in 0..5i64 {
+        let window = W + round;
+        // Racer i assigns nodes i and i+1 to both probes: every plan differs.
+        let plans: Vec<Vec<(NodeId, ProbeId)>> = (0..RACERS)
+            .map(|i| {
+                let (a, b) = (&n[i], &n[(i + 1) % RACERS]);
+                vec![
+                    pair(a, &p[0]),
+                    pair(a, &p[1]),
+                    pair(b, &p[0]),
+                    pair(b, &p[1]),
+                ]
+            })
+            .collect();
+        let results = join_all(
+            plans
+                .iter()
+                .map(|plan| async move { s.plan_window(window, plan, at(10)).await }),
+        )
+        .await;
+        let won: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, Ok(true)))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: exactly one planner: {results:?}"
+        );
+        assert!(
+            results.iter().all(|r| r.is_ok()),
+            "round {round}: the others answer Ok(false): {results:?}"
+        );
+        let mut want: Vec<AssignmentRow> = plans[won[0]]
+            .iter()
+            .map(|(node, probe)| AssignmentRow {
+                window,
+                node: *node,
+                probe: *probe,
+                reported: false,
+            })
+            .collect();
+        want.sort_by_key(|a| (a.node, a.probe));
+        assert_eq!(
+            s.assignments_in(window).await.unwrap(),
+            want,
+            "round {round}: the winner's plan, nothing else"
+        );
+    }
+}
+
+/// A report is Accepted once; the same report id again is a Duplicate
+/// (whatever else it says); another report for the same assignment is
+/// `Conflict(AlreadyReported)`; a report for no assignment is NotFound. The
+/// refusals store nothing.
+pub async fn insert_report_outcomes<S: Store>(s: &S) {
+    let (n, p) = measured(s, 3, &["censored:RU", "free:DE"]).await;
+    let plan = [pair(&n[0], &p[0]), pair(&n[1], &p[0]), pair(&n[0], &p[1])];
+    assert!(s.plan_window(W, &plan, at(10)).await.unwrap());
+
+    let first = new_report(p[0].id, W, n[0].id, 7);
+    assert_eq!(
+        s.insert_report(&first, at(20)).await.unwrap(),
+        Ingested::Accepted
+    );
+    let stored = vec![StoredReport {
+        report: first.clone(),
+        received_at: at(20),
+    }];
+    assert_eq!(s.reports_of(p[0].id).await.unwrap(), stored);
+
+    // A probe resending after a lost answer: same report, later.
+    assert_eq!(
+        s.insert_report(&first, at(21)).await.unwrap(),
+        Ingested::Duplicate
+    );
+    // The report id alone decides, even if the rest differs (another node,
+    // outcome, signature).
+    let altered = NewReport {
+        node: n[1].id,
+        outcome: "timeout".into(),
+        rtt_us: 1,
+        signed: vec![9; 40],
+        ..first.clone()
+    };
+    assert_eq!(
+        s.insert_report(&altered, at(22)).await.unwrap(),
+        Ingested::Duplicate
+    );
+    assert_eq!(s.reports_of(p[0].id).await.unwrap(), stored, "unchanged");
+
+    // A second report (new id) on the same assignment.
+    let second = NewReport {
+        outcome: "connect_failed".into(),
+        ..new_report(p[0].id, W, n[0].id, 8)
+    };
+    assert_conflict(
+        s.insert_report(&second, at(23)).await,
+        ConflictKind::AlreadyReported,
+    );
+
+    // No such assignment: a node not assigned to this probe, another
+    // window, an unknown node or probe.
+    for (what, r) in [
+        ("unassigned node", new_report(p[0].id, W, n[2].id, 9)),
+        ("node of another probe", new_report(p[1].id, W, n[1].id, 9)),
+        ("unplanned window", new_report(p[0].id, W + 1, n[0].id, 9)),
+        ("unknown node", new_report(p[0].id, W, NodeId(999_999), 9)),
+        ("unknown probe", new_report(ProbeId(999_999), W, n[0].id, 9)),
+    ] {
+        match s.insert_report(&r, at(24)).await {
+            Err(StoreError::NotFound { what: "assignment" }) => {}
+            other => panic!("{what}: expected NotFound {{ what: \"assignment\" }}, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        s.reports_of(p[0].id).await.unwrap(),
+        stored,
+        "nothing stored"
+    );
+    assert!(s.reports_of(p[1].id).await.unwrap().is_empty());
+    assert!(s.reports_of(ProbeId(999_999)).await.unwrap().is_empty());
+    assert_eq!(
+        s.assignments_in(W).await.unwrap(),
+        vec![
+            assignment(W, &n[0], &p[0], true),
+            assignment(W, &n[0], &p[1], false),
+            assignment(W, &n[1], &p[0], false),
+        ]
+    );
+
+    // Report ids are the probe's own: another probe may use the same bytes.
+    let theirs = new_report(p[1].id, W, n[0].id, 7);
+    assert_eq!(
+        s.insert_report(&theirs, at(25)).await.unwrap(),
+        Ingested::Accepted
+    );
+    // And the refused id 8 is usable for another assignment of the probe.
+    let other = new_report(p[0].id, W, n[1].id, 8);
+    assert_eq!(
+        s.insert_report(&other, at(26)).await.unwrap(),
+        Ingested::Accepted
+    );
+    assert_eq!(s.reports_of(p[0].id).await.unwrap().len(), 2);
+    assert_eq!(s.reports_of(p[1].id).await.unwrap().len(), 1);
+    assert!(
+        s.assignments_in(W)
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.reported)
+    );
+}
+
+/// Racing reports on one assignment: copies of one report give one
+/// Accepted and Duplicates; reports with distinct ids give one Accepted and
+/// `Conflict(AlreadyReported)` for the rest. One report is stored each time.
+pub async fn concurrent_reports<S: Store>(s: &S) {
+    let (n, p) = measured(s, 2, &["censored:RU"]).await;
+    assert!(
+        s.plan_window(W, &[pair(&n[0], &p[0]), pair(&n[1], &p[0])], at(10))
+            .await
+            .unwrap()
+    );
+    let same = new_report(p[0].id, W, n[0].id, 1);
+    let results = join_all((0..RACERS).map(|_| s.insert_report(&same, at(20)))).await;
+    let accepted = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Ingested::Accepted)))
+        .count();
+    assert_eq!(accepted, 1, "copies: exactly one stored: {results:?}");
+    assert!(
+        results.iter().all(|r| r.is_ok()),
+        "copies: the others are Duplicates: {results:?}"
+    );
+
+    let distinct: Vec<NewReport> = (0..RACERS)
+        .map(|i| new_report(p[0].id, W, n[1].id, 10 + u8::try_from(i).unwrap()))
+        .collect();
+    let results = join_all(distinct.iter().map(|r| s.insert_report(r, at(21)))).await;
+    let accepted = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Ingested::Accepted)))
+        .count();
+    assert_eq!(accepted, 1, "distinct ids: exactly one stored: {results:?}");
+    for r in results
+        .iter()
+        .filter(|r| !matches!(r, Ok(Ingested::Accepted)))
+    {
+        assert!(
+            matches!(r, Err(StoreError::Conflict(ConflictKind::AlreadyReported))),
+            "distinct ids: the others get AlreadyReported, got {r:?}"
+        );
+    }
+    let stored = s.reports_of(p[0].id).await.unwrap();
+    assert_eq!(stored.len(), 2, "one report per assignment");
+    assert_eq!(stored[0].report, same);
+}
+
+/// `report_summaries(from, to)` holds every report of windows `from..=to`
+/// (both ends), with the probe's region, ordered by window, node, probe
+/// whatever the order they arrived in.
+pub async fn report_summaries_range_and_regions<S: Store>(s: &S) {
+    let (n, p) = measured(s, 2, &["censored:RU", "free:DE", "censored:CN"]).await;
+    let windows = [W - 1, W, W + 1, W + 2];
+    for w in windows {
+        let plan: Vec<(NodeId, ProbeId)> = n
+            .iter()
+            .flat_map(|node| p.iter().map(move |probe| pair(node, probe)))
+            .collect();
+        assert!(s.plan_window(w, &plan, at(10)).await.unwrap());
+    }
+    // Arrival order: last window first, last node first, last probe first.
+    let mut id = 0u8;
+    for w in windows.iter().rev() {
+        for (ni, node) in n.iter().enumerate().rev() {
+            for (pi, probe) in p.iter().enumerate().rev() {
+                id += 1;
+                let outcome = OUTCOMES[(ni + pi) % OUTCOMES.len()];
+                let r = NewReport {
+                    outcome: outcome.into(),
+                    rtt_us: u32::from(id) * 1000,
+                    sample_bytes: u32::from(id) * 7,
+                    sample_us: u32::from(id) * 3,
+                    ..new_report(probe.id, *w, node.id, id)
+                };
+                assert_eq!(
+                    s.insert_report(&r, at(30)).await.unwrap(),
+                    Ingested::Accepted
+                );
+            }
+        }
+    }
+    // Without a report for every assignment too: W + 3 planned, not reported.
+    assert!(
+        s.plan_window(W + 3, &[pair(&n[0], &p[0])], at(10))
+            .await
+            .unwrap()
+    );
+
+    let got = s.report_summaries(W, W + 1).await.unwrap();
+    let mut want = Vec::new();
+    for w in [W, W + 1] {
+        for node in &n {
+            for probe in &p {
+                let stored = s
+                    .reports_of(probe.id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|r| r.report.window == w && r.report.node == node.id)
+                    .unwrap()
+                    .report;
+                want.push(ReportSummary {
+                    window: w,
+                    node: node.id,
+                    probe: probe.id,
+                    region: probe.region.clone(),
+                    outcome: stored.outcome,
+                    rtt_us: stored.rtt_us,
+                    sample_bytes: stored.sample_bytes,
+                    sample_us: stored.sample_us,
+                });
+            }
+        }
+    }
+    assert_eq!(got, want, "windows W and W+1 only, ordered");
+    assert_eq!(
+        got.iter()
+            .map(|r| r.region.as_str())
+            .take(3)
+            .collect::<Vec<_>>(),
+        vec!["censored:RU", "free:DE", "censored:CN"]
+    );
+
+    assert_eq!(s.report_summaries(W, W).await.unwrap(), want[..6].to_vec());
+    assert_eq!(
+        s.report_summaries(W - 10, W + 10).await.unwrap().len(),
+        24,
+        "every report, none for the unreported window"
+    );
+    assert!(s.report_summaries(W + 3, W + 3).await.unwrap().is_empty());
+    assert!(
+        s.report_summaries(W + 1, W).await.unwrap().is_empty(),
+        "empty range"
+    );
+    assert!(
+        s.report_summaries(W + 4, i64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// `reports_of` gives back every field as stored, the signed bytes exactly,
+/// in the order received, and only the probe's own.
+pub async fn reports_round_trip<S: Store>(s: &S) {
+    let (n, p) = measured(s, 2, &["censored:RU", "free:DE"]).await;
+    let windows: Vec<i64> = vec![i64::MIN + 1, -5, 0, W, i64::MAX - 1, 7, 8];
+    for w in &windows {
+        assert!(
+            s.plan_window(*w, &[pair(&n[0], &p[0]), pair(&n[1], &p[1])], at(10))
+                .await
+                .unwrap()
+        );
+    }
+    let mut id_bytes = [0u8; 16];
+    for (i, b) in id_bytes.iter_mut().enumerate() {
+        *b = u8::try_from(i).unwrap().wrapping_mul(53);
+    }
+    let mut sent = Vec::new();
+    for (i, (w, outcome)) in windows.iter().zip(OUTCOMES).enumerate() {
+        let k = u8::try_from(i).unwrap();
+        let mut report_id = id_bytes;
+        report_id[15] = k; // NUL bytes inside, distinct per report
+        // Extremes in turn: all zero, all maximal, mixed.
+        let (reply_code, big) = match i % 3 {
+            0 => (0, 0),
+            1 => (255, u32::MAX),
+            _ => (5, u32::MAX - 1),
+        };
+        let signed: Vec<u8> = (0..=255u8).chain([0, 0, k]).collect();
+        let r = NewReport {
+            probe: p[0].id,
+            report_id,
+            window: *w,
+            node: n[0].id,
+            measured_at: UnixTime(i64::MIN + 1 + i64::from(k)),
+            outcome: outcome.into(),
+            reply_code,
+            connect_us: big,
+            handshake_us: big / 2,
+            rtt_us: big.saturating_sub(1),
+            sample_bytes: u32::from(k),
+            sample_us: big,
+            signed,
+        };
+        // Received out of window order, at decreasing times: the order is
+        // that of arrival, not of window, id or time.
+        let received = at(1000 - i64::from(k));
+        assert_eq!(
+            s.insert_report(&r, received).await.unwrap(),
+            Ingested::Accepted
+        );
+        sent.push(StoredReport {
+            report: r,
+            received_at: received,
+        });
+    }
+    let theirs = NewReport {
+        signed: Vec::new(), // an empty signature blob is stored as empty, not NULL
+        ..new_report(p[1].id, W, n[1].id, 0)
+    };
+    assert_eq!(
+        s.insert_report(&theirs, at(5)).await.unwrap(),
+        Ingested::Accepted
+    );
+
+    assert_eq!(s.reports_of(p[0].id).await.unwrap(), sent);
+    assert_eq!(
+        s.reports_of(p[1].id).await.unwrap(),
+        vec![StoredReport {
+            report: theirs,
+            received_at: at(5),
+        }]
+    );
+}
+
+/// The schema refuses what the Rust types allow but the rules do not: an
+/// unknown outcome is a database error, not a stored row.
+pub async fn report_checks_hold<S: Store>(s: &S) {
+    let (n, p) = measured(s, 1, &["free:DE"]).await;
+    assert!(
+        s.plan_window(W, &[pair(&n[0], &p[0])], at(10))
+            .await
+            .unwrap()
+    );
+    for bad in ["exploded", "", "Relayed", "relayed ", "timeout\0"] {
+        let r = NewReport {
+            outcome: bad.into(),
+            ..new_report(p[0].id, W, n[0].id, 1)
+        };
+        let got = s.insert_report(&r, at(20)).await;
+        assert!(
+            matches!(got, Err(StoreError::Database(_))),
+            "outcome {bad:?} must be refused by the database, got {got:?}"
+        );
+    }
+    assert!(
+        s.reports_of(p[0].id).await.unwrap().is_empty(),
+        "nothing stored"
+    );
+    assert_eq!(
+        s.assignments_in(W).await.unwrap(),
+        vec![assignment(W, &n[0], &p[0], false)]
+    );
+    // The assignment is still open for a valid report with the same id.
+    assert_eq!(
+        s.insert_report(&new_report(p[0].id, W, n[0].id, 1), at(21))
+            .await
+            .unwrap(),
+        Ingested::Accepted
+    );
 }
 
 /// Polls every future until all are done, on the caller's task; the outputs

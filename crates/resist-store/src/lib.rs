@@ -180,4 +180,67 @@ pub trait Store: Send + Sync + 'static {
         enabled: bool,
         now: UnixTime,
     ) -> impl Future<Output = Result<Probe, StoreError>> + Send;
+
+    // --- measurement (issue 5) ------------------------------------------------
+
+    /// Plans `window`: records it and inserts every `(node, probe)` pair of
+    /// `plan` as an assignment, in one transaction. Returns `true` if this
+    /// call planned it, `false` if the window was already planned (by this or
+    /// another coordinator sharing the database), in which case nothing is
+    /// inserted and the existing plan stands.
+    ///
+    /// A pair named twice is stored once. If a pair names a node or probe
+    /// that does not exist, the answer is `NotFound { what: "node or probe" }`
+    /// and nothing is stored: the window stays unplanned.
+    fn plan_window(
+        &self,
+        window: i64,
+        plan: &[(NodeId, ProbeId)],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Whether `window` has been planned.
+    fn window_planned(&self, window: i64) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The nodes assigned to `probe` in `window` (with the credentials probes
+    /// use), oldest node first, each with whether the probe's report for it
+    /// has arrived.
+    fn assignments_for(
+        &self,
+        window: i64,
+        probe: ProbeId,
+    ) -> impl Future<Output = Result<Vec<(Node, bool)>, StoreError>> + Send;
+
+    /// Every assignment of `window`, ordered by node then probe.
+    fn assignments_in(
+        &self,
+        window: i64,
+    ) -> impl Future<Output = Result<Vec<AssignmentRow>, StoreError>> + Send;
+
+    /// Stores a verified report.
+    ///
+    /// - the same `(probe, report_id)` again: [`Ingested::Duplicate`], nothing
+    ///   changes (a probe resending after a lost answer);
+    /// - another report for the same `(probe, window, node)`:
+    ///   `Conflict(AlreadyReported)`;
+    /// - no assignment `(window, node, probe)`: `NotFound { what: "assignment" }`.
+    fn insert_report(
+        &self,
+        report: &NewReport,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Ingested, StoreError>> + Send;
+
+    /// Summaries of every report in windows `from..=to`, with the probe's
+    /// region, ordered by window, node, probe.
+    fn report_summaries(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = Result<Vec<ReportSummary>, StoreError>> + Send;
+
+    /// Every stored report of `probe`, in the order received (for audits and tests).
+    fn reports_of(
+        &self,
+        probe: ProbeId,
+    ) -> impl Future<Output = Result<Vec<StoredReport>, StoreError>> + Send;
 }

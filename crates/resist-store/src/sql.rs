@@ -17,8 +17,8 @@ use resist_clock::UnixTime;
 use sqlx::error::{DatabaseError, ErrorKind};
 
 use crate::{
-    ConflictKind, Node, NodeId, Operator, OperatorId, Probe, ProbeId, ProofRecord, Protocol,
-    StoreError,
+    AssignmentRow, ConflictKind, NewReport, Node, NodeId, Operator, OperatorId, Probe, ProbeId,
+    ProofRecord, Protocol, ReportSummary, StoreError, StoredReport,
 };
 
 /// Every statement, with `$N` parameters. Column lists are spelled out in each
@@ -94,6 +94,58 @@ pub(crate) mod q {
     pub(crate) const PROBE_SET_ENABLED: &str = "UPDATE probes \
          SET enabled = $2, updated_at = $3 WHERE id = $1 \
          RETURNING id, public_key, region, enabled, enrolled_at, updated_at";
+
+    // Measurement. `"window"` is quoted everywhere: a reserved word in PostgreSQL.
+
+    /// Records the window unless it is planned already; no row affected means
+    /// it was (on PostgreSQL, after waiting for a concurrent planner to commit).
+    pub(crate) const WINDOW_INSERT: &str = "INSERT INTO windows (\"window\", planned_at) \
+         VALUES ($1, $2) ON CONFLICT (\"window\") DO NOTHING";
+    pub(crate) const WINDOW_EXISTS: &str = "SELECT 1 FROM windows WHERE \"window\" = $1";
+    pub(crate) const ASSIGNMENTS_FOR: &str = "SELECT n.id, n.operator_id, n.host, n.port, \
+         n.protocol, n.username, n.password, n.created_at, n.updated_at, \
+         EXISTS (SELECT 1 FROM reports r WHERE r.\"window\" = a.\"window\" \
+             AND r.node_id = a.node_id AND r.probe_id = a.probe_id) \
+         FROM assignments a JOIN nodes n ON n.id = a.node_id \
+         WHERE a.\"window\" = $1 AND a.probe_id = $2 ORDER BY n.id";
+    pub(crate) const ASSIGNMENTS_IN: &str = "SELECT a.\"window\", a.node_id, a.probe_id, \
+         EXISTS (SELECT 1 FROM reports r WHERE r.\"window\" = a.\"window\" \
+             AND r.node_id = a.node_id AND r.probe_id = a.probe_id) \
+         FROM assignments a WHERE a.\"window\" = $1 ORDER BY a.node_id, a.probe_id";
+    /// Stores a report unless the probe sent this report id before (then no
+    /// row comes back: a duplicate, whatever its other fields). Another report
+    /// for the same assignment fails `reports_assignment_key`; a report for no
+    /// assignment fails `reports_assignment_fkey`.
+    pub(crate) const REPORT_INSERT: &str = "INSERT INTO reports \
+         (probe_id, report_id, \"window\", node_id, measured_at, received_at, outcome, \
+         reply_code, connect_us, handshake_us, rtt_us, sample_bytes, sample_us, signed) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         ON CONFLICT (probe_id, report_id) DO NOTHING RETURNING id";
+    pub(crate) const REPORT_SUMMARIES: &str = "SELECT r.\"window\", r.node_id, r.probe_id, \
+         p.region, r.outcome, r.rtt_us, r.sample_bytes, r.sample_us \
+         FROM reports r JOIN probes p ON p.id = r.probe_id \
+         WHERE r.\"window\" BETWEEN $1 AND $2 \
+         ORDER BY r.\"window\", r.node_id, r.probe_id";
+    pub(crate) const REPORTS_OF: &str = "SELECT probe_id, report_id, \"window\", node_id, \
+         measured_at, received_at, outcome, reply_code, connect_us, handshake_us, rtt_us, \
+         sample_bytes, sample_us, signed FROM reports WHERE probe_id = $1 ORDER BY id";
+}
+
+/// Pairs per `INSERT INTO assignments` statement: 2 parameters each plus the
+/// window, well below SQLite's oldest limit of 999 parameters.
+pub(crate) const ASSIGNMENT_CHUNK: usize = 400;
+
+/// `INSERT INTO assignments … VALUES ($1, $2, $3), ($1, $4, $5), …` for `pairs`
+/// `(node, probe)` pairs of window `$1`.
+pub(crate) fn assignment_insert(pairs: usize) -> String {
+    let mut sql = String::from("INSERT INTO assignments (\"window\", node_id, probe_id) VALUES ");
+    for i in 0..pairs {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("($1, ${}, ${})", 2 * i + 2, 2 * i + 3));
+    }
+    sql
 }
 
 /// `id, payout_address, created_at, updated_at`
@@ -114,6 +166,41 @@ pub(crate) type NodeRow = (
 pub(crate) type ProbeRow = (i64, Vec<u8>, String, bool, i64, i64);
 /// `operator_id, action, address, message, signature, created_at`
 pub(crate) type ProofRow = (i64, String, String, String, String, i64);
+/// A [`NodeRow`] and whether the probe's report for it has arrived.
+pub(crate) type AssignedNodeRow = (
+    i64,
+    i64,
+    String,
+    i32,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    bool,
+);
+/// `window, node_id, probe_id, reported`
+pub(crate) type AssignmentRowRaw = (i64, i64, i64, bool);
+/// `window, node_id, probe_id, region, outcome, rtt_us, sample_bytes, sample_us`
+pub(crate) type SummaryRow = (i64, i64, i64, String, String, i64, i64, i64);
+/// `probe_id, report_id, window, node_id, measured_at, received_at, outcome,
+/// reply_code, connect_us, handshake_us, rtt_us, sample_bytes, sample_us, signed`
+pub(crate) type ReportRow = (
+    i64,
+    Vec<u8>,
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    i32,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Vec<u8>,
+);
 
 pub(crate) fn operator(r: OperatorRow) -> Operator {
     let (id, payout_address, created_at, updated_at) = r;
@@ -169,9 +256,109 @@ pub(crate) fn proof(r: ProofRow) -> ProofRecord {
     }
 }
 
+pub(crate) fn assigned_node(r: AssignedNodeRow) -> Result<(Node, bool), StoreError> {
+    let (id, operator, host, port, protocol, username, password, created_at, updated_at, reported) =
+        r;
+    let row = (
+        id, operator, host, port, protocol, username, password, created_at, updated_at,
+    );
+    Ok((node(row)?, reported))
+}
+
+pub(crate) fn assignment(r: AssignmentRowRaw) -> AssignmentRow {
+    let (window, node, probe, reported) = r;
+    AssignmentRow {
+        window,
+        node: NodeId(node),
+        probe: ProbeId(probe),
+        reported,
+    }
+}
+
+/// Names a report in a [`StoreError::Corrupt`] message.
+fn report_name(probe: i64, node: i64, window: i64) -> String {
+    format!("report of probe {probe} on node {node} in window {window}")
+}
+
+/// A stored `BIGINT` back to the `u32` it was written from; `key` is
+/// `(probe, node, window)`, for the message.
+fn u32_of(value: i64, what: &str, key: (i64, i64, i64)) -> Result<u32, StoreError> {
+    u32::try_from(value).map_err(|_| {
+        let (probe, node, window) = key;
+        StoreError::Corrupt(format!(
+            "{}: {what} {value} out of range",
+            report_name(probe, node, window)
+        ))
+    })
+}
+
+pub(crate) fn summary(r: SummaryRow) -> Result<ReportSummary, StoreError> {
+    let (window, node, probe, region, outcome, rtt_us, sample_bytes, sample_us) = r;
+    let key = (probe, node, window);
+    Ok(ReportSummary {
+        window,
+        node: NodeId(node),
+        probe: ProbeId(probe),
+        region,
+        outcome,
+        rtt_us: u32_of(rtt_us, "rtt_us", key)?,
+        sample_bytes: u32_of(sample_bytes, "sample_bytes", key)?,
+        sample_us: u32_of(sample_us, "sample_us", key)?,
+    })
+}
+
+pub(crate) fn report(r: ReportRow) -> Result<StoredReport, StoreError> {
+    let (
+        probe,
+        report_id,
+        window,
+        node,
+        measured_at,
+        received_at,
+        outcome,
+        reply_code,
+        connect_us,
+        handshake_us,
+        rtt_us,
+        sample_bytes,
+        sample_us,
+        signed,
+    ) = r;
+    let key = (probe, node, window);
+    Ok(StoredReport {
+        report: NewReport {
+            probe: ProbeId(probe),
+            report_id: report_id.try_into().map_err(|id: Vec<u8>| {
+                StoreError::Corrupt(format!(
+                    "{}: report id of {} bytes",
+                    report_name(probe, node, window),
+                    id.len()
+                ))
+            })?,
+            window,
+            node: NodeId(node),
+            measured_at: UnixTime(measured_at),
+            outcome,
+            reply_code: u8::try_from(reply_code).map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "{}: reply code {reply_code} out of range",
+                    report_name(probe, node, window)
+                ))
+            })?,
+            connect_us: u32_of(connect_us, "connect_us", key)?,
+            handshake_us: u32_of(handshake_us, "handshake_us", key)?,
+            rtt_us: u32_of(rtt_us, "rtt_us", key)?,
+            sample_bytes: u32_of(sample_bytes, "sample_bytes", key)?,
+            sample_us: u32_of(sample_us, "sample_us", key)?,
+            signed,
+        },
+        received_at: UnixTime(received_at),
+    })
+}
+
 /// Turns a failed change into a typed error: a unique violation becomes the
 /// [`ConflictKind`] of the constraint it broke, a foreign-key violation means
-/// the referenced `missing` row (an operator) does not exist.
+/// the referenced `missing` row (an operator, an assignment, …) does not exist.
 pub(crate) fn classify(e: sqlx::Error, missing: &'static str) -> StoreError {
     if let sqlx::Error::Database(db) = &e {
         match db.kind() {
@@ -210,6 +397,11 @@ const UNIQUE_RULES: &[(&str, &str, ConflictKind)] = &[
         "probes_public_key_key",
         "probes.public_key",
         ConflictKind::ProbeKey,
+    ),
+    (
+        "reports_assignment_key",
+        "reports.window, reports.node_id, reports.probe_id",
+        ConflictKind::AlreadyReported,
     ),
 ];
 
@@ -616,6 +808,136 @@ macro_rules! impl_store {
                     Some(row) => $crate::sql::probe(row),
                     None => Err($crate::StoreError::NotFound { what: "probe" }),
                 }
+            }
+
+            async fn plan_window(
+                &self,
+                window: i64,
+                plan: &[($crate::NodeId, $crate::ProbeId)],
+                now: resist_clock::UnixTime,
+            ) -> Result<bool, $crate::StoreError> {
+                // Sorted and deduplicated: a pair named twice is one assignment.
+                let mut pairs: Vec<(i64, i64)> = plan.iter().map(|(n, p)| (n.0, p.0)).collect();
+                pairs.sort_unstable();
+                pairs.dedup();
+                let mut tx = self.begin_write().await?;
+                // The window row first: whoever inserts it plans the window. On
+                // PostgreSQL a concurrent planner waits here for our commit and
+                // then inserts nothing (or, if we roll back, goes ahead).
+                let done = sqlx::query($crate::sql::q::WINDOW_INSERT)
+                    .bind(window)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                for chunk in pairs.chunks($crate::sql::ASSIGNMENT_CHUNK) {
+                    let sql = $crate::sql::assignment_insert(chunk.len());
+                    let mut query = sqlx::query(&sql).bind(window);
+                    for (node, probe) in chunk {
+                        query = query.bind(*node).bind(*probe);
+                    }
+                    query
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| $crate::sql::classify(e, "node or probe"))?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn window_planned(&self, window: i64) -> Result<bool, $crate::StoreError> {
+                let row: Option<(i32,)> = sqlx::query_as($crate::sql::q::WINDOW_EXISTS)
+                    .bind(window)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            async fn assignments_for(
+                &self,
+                window: i64,
+                probe: $crate::ProbeId,
+            ) -> Result<Vec<($crate::Node, bool)>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::AssignedNodeRow> =
+                    sqlx::query_as($crate::sql::q::ASSIGNMENTS_FOR)
+                        .bind(window)
+                        .bind(probe.0)
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter().map($crate::sql::assigned_node).collect()
+            }
+
+            async fn assignments_in(
+                &self,
+                window: i64,
+            ) -> Result<Vec<$crate::AssignmentRow>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::AssignmentRowRaw> =
+                    sqlx::query_as($crate::sql::q::ASSIGNMENTS_IN)
+                        .bind(window)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map($crate::sql::assignment).collect())
+            }
+
+            async fn insert_report(
+                &self,
+                report: &$crate::NewReport,
+                now: resist_clock::UnixTime,
+            ) -> Result<$crate::Ingested, $crate::StoreError> {
+                // One statement, so no transaction: a resent report id returns
+                // no row (Duplicate); the other refusals are constraint errors,
+                // classified by name (AlreadyReported, or NotFound for the
+                // foreign key to assignments).
+                let stored: Option<(i64,)> = sqlx::query_as($crate::sql::q::REPORT_INSERT)
+                    .bind(report.probe.0)
+                    .bind(&report.report_id[..])
+                    .bind(report.window)
+                    .bind(report.node.0)
+                    .bind(report.measured_at.0)
+                    .bind(now.0)
+                    .bind(&report.outcome)
+                    .bind(i32::from(report.reply_code))
+                    .bind(i64::from(report.connect_us))
+                    .bind(i64::from(report.handshake_us))
+                    .bind(i64::from(report.rtt_us))
+                    .bind(i64::from(report.sample_bytes))
+                    .bind(i64::from(report.sample_us))
+                    .bind(&report.signed[..])
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| $crate::sql::classify(e, "assignment"))?;
+                Ok(match stored {
+                    Some(_) => $crate::Ingested::Accepted,
+                    None => $crate::Ingested::Duplicate,
+                })
+            }
+
+            async fn report_summaries(
+                &self,
+                from: i64,
+                to: i64,
+            ) -> Result<Vec<$crate::ReportSummary>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::SummaryRow> =
+                    sqlx::query_as($crate::sql::q::REPORT_SUMMARIES)
+                        .bind(from)
+                        .bind(to)
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter().map($crate::sql::summary).collect()
+            }
+
+            async fn reports_of(
+                &self,
+                probe: $crate::ProbeId,
+            ) -> Result<Vec<$crate::StoredReport>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::ReportRow> = sqlx::query_as($crate::sql::q::REPORTS_OF)
+                    .bind(probe.0)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map($crate::sql::report).collect()
             }
         }
     };

@@ -200,6 +200,119 @@ where
         let r = q.execute(pool).await;
         assert!(r.is_err(), "{what} must be refused");
     }
+    reports_refuse_out_of_range(pool).await;
+}
+
+/// One assignment, then report rows each breaking one range or length rule
+/// (a valid row would be stored, so each refusal is the rule's doing).
+async fn reports_refuse_out_of_range<DB>(pool: &sqlx::Pool<DB>)
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    Vec<u8>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for (sql, blob) in [
+        (
+            "INSERT INTO nodes (operator_id, host, port, protocol, created_at, updated_at) \
+             SELECT id, 'h', 1080, 'socks5', 0, 0 FROM operators",
+            None,
+        ),
+        (
+            "INSERT INTO probes (public_key, region, enabled, enrolled_at, updated_at) \
+             VALUES ($1, 'free:DE', TRUE, 0, 0)",
+            Some(vec![5u8; 32]),
+        ),
+        (
+            "INSERT INTO windows (\"window\", planned_at) VALUES (7, 0)",
+            None,
+        ),
+        (
+            "INSERT INTO assignments (\"window\", node_id, probe_id) \
+             SELECT 7, nodes.id, probes.id FROM nodes, probes",
+            None,
+        ),
+    ] {
+        let mut q = sqlx::query(sql);
+        if let Some(blob) = blob {
+            q = q.bind(blob);
+        }
+        q.execute(pool).await.expect(sql);
+    }
+    const COLUMNS: [(&str, &str); 7] = [
+        ("outcome", "'relayed'"),
+        ("reply_code", "0"),
+        ("connect_us", "0"),
+        ("handshake_us", "0"),
+        ("rtt_us", "0"),
+        ("sample_bytes", "0"),
+        ("sample_us", "0"),
+    ];
+    // A report on the assignment with `column` set to `value` (and the
+    // report id and signed bytes bound as `$1`).
+    let report = |column: &str, value: &str| {
+        let values: Vec<&str> = COLUMNS
+            .iter()
+            .map(|(c, v)| if *c == column { value } else { *v })
+            .collect();
+        let names: Vec<&str> = COLUMNS.iter().map(|(c, _)| *c).collect();
+        format!(
+            "INSERT INTO reports (probe_id, report_id, \"window\", node_id, measured_at, \
+             received_at, {}, signed) \
+             SELECT probe_id, $1, \"window\", node_id, 0, 0, {}, $1 FROM assignments",
+            names.join(", "),
+            values.join(", ")
+        )
+    };
+    let mut refused: Vec<(String, String, Vec<u8>)> = vec![
+        ("15-byte report id".into(), report("", ""), vec![1; 15]),
+        ("17-byte report id".into(), report("", ""), vec![1; 17]),
+        (
+            "unknown outcome".into(),
+            report("outcome", "'exploded'"),
+            vec![1; 16],
+        ),
+        (
+            "reply code 256".into(),
+            report("reply_code", "256"),
+            vec![1; 16],
+        ),
+        (
+            "reply code -1".into(),
+            report("reply_code", "-1"),
+            vec![1; 16],
+        ),
+    ];
+    for (column, _) in &COLUMNS[2..] {
+        for value in ["-1", "4294967296"] {
+            refused.push((
+                format!("{column} {value}"),
+                report(column, value),
+                vec![1; 16],
+            ));
+        }
+    }
+    for (what, sql, blob) in &refused {
+        let r = sqlx::query(sql).bind(blob.clone()).execute(pool).await;
+        assert!(r.is_err(), "{what} must be refused");
+    }
+    // The limits themselves are fine.
+    let mut accepted = vec![report("", "")];
+    accepted.push(report("reply_code", "255"));
+    for (column, _) in &COLUMNS[2..] {
+        accepted.push(report(column, "4294967295"));
+    }
+    for sql in &accepted {
+        sqlx::query(sql)
+            .bind(vec![1u8; 16])
+            .execute(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        sqlx::query("DELETE FROM reports")
+            .execute(pool)
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]
