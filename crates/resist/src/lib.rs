@@ -18,6 +18,7 @@ pub mod layered;
 pub mod logging;
 pub mod node;
 pub mod operator;
+pub mod probe;
 
 /// resist: proxies for censored users, measured honestly, paid in Bitcoin.
 ///
@@ -33,7 +34,11 @@ pub mod operator;
 ///     resist operator register --coordinator URL --payout ADDR --node HOST:PORT
 ///     resist admin probe enrol --public-key HEX --region censored:RU
 ///
-/// More roles (probe, grants, lab, up) arrive as the project grows; see the README.
+/// Probes measure from censored and free networks which nodes really relay:
+///
+///     resist probe --coordinator URL --region censored:RU
+///
+/// More roles (grants, lab, up) arrive as the project grows; see the README.
 #[derive(Debug, Parser)]
 #[command(
     name = "resist",
@@ -53,6 +58,7 @@ enum Command {
     Coordinator(coordinator::CoordinatorArgs),
     Operator(operator::OperatorArgs),
     Admin(admin::AdminArgs),
+    Probe(probe::ProbeArgs),
 }
 
 /// Why the process exits non-zero. The class decides the exit code.
@@ -91,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Coordinator(args) => coordinator::run(args),
         Command::Operator(args) => operator::run(args),
         Command::Admin(args) => admin::run(args),
+        Command::Probe(args) => probe::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
