@@ -60,6 +60,10 @@ pub struct CheckLimits {
     /// Bytes of throughput sample to ask for (at most
     /// [`canary::MAX_SAMPLE`]; larger values are clamped).
     pub sample_len: u32,
+    /// The local address to connect from: on a machine with a foot in several
+    /// networks, the one whose view of the nodes this probe reports. Node
+    /// addresses of the other family are skipped.
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl Default for CheckLimits {
@@ -70,6 +74,7 @@ impl Default for CheckLimits {
             canary_answer: Duration::from_secs(10),
             sample: Duration::from_secs(20),
             sample_len: 64 * 1024,
+            source: None,
         }
     }
 }
@@ -203,6 +208,28 @@ fn credentials(a: &Assignment) -> Result<Option<Credentials>, CheckError> {
     }
 }
 
+/// A TCP connection to `addr`, from `source` if given.
+async fn connect_from(
+    source: Option<std::net::IpAddr>,
+    addr: std::net::SocketAddr,
+) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = match (source, addr) {
+        (std::net::IpAddr::V4(_), std::net::SocketAddr::V4(_)) => tokio::net::TcpSocket::new_v4()?,
+        (std::net::IpAddr::V6(_), std::net::SocketAddr::V6(_)) => tokio::net::TcpSocket::new_v6()?,
+        _ => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                "the node's address is of the other family than the source address",
+            ));
+        }
+    };
+    socket.bind(std::net::SocketAddr::new(source, 0))?;
+    socket.connect(addr).await
+}
+
 /// One test in progress.
 struct Test<'a> {
     node: &'a Endpoint,
@@ -222,7 +249,7 @@ impl Test<'_> {
             let mut last = None;
             for addr in self.resolve().await? {
                 connect_at = Instant::now();
-                match TcpStream::connect(addr).await {
+                match connect_from(self.limits.source, addr).await {
                     Ok(s) => return Ok(s),
                     Err(e) => last = Some(e),
                 }

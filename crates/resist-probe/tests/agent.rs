@@ -217,6 +217,7 @@ fn config() -> AgentConfig {
             canary_answer: Duration::from_secs(2),
             sample: Duration::from_secs(5),
             sample_len: 4096,
+            source: None,
         },
         // The nodes of these tests are on loopback.
         rules: EndpointRules {

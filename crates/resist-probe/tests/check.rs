@@ -70,6 +70,7 @@ fn short() -> CheckLimits {
         canary_answer: Duration::from_millis(400),
         sample: Duration::from_secs(2),
         sample_len: 64 * 1024,
+        source: None,
     }
 }
 
@@ -381,4 +382,27 @@ async fn untestable_assignments_make_no_report() {
     .unwrap_err();
     assert!(matches!(e, CheckError::Credentials { .. }));
     assert!(!e.to_string().contains("secret"));
+}
+
+#[tokio::test]
+async fn the_source_address_decides_which_view_is_measured() {
+    // A node that serves only 127.0.0.2: a probe connecting from there sees it
+    // relay; from 127.0.0.3 the node closes on it, as a censor's network would.
+    let mut config = test_config();
+    config.policy.allow_clients = vec!["127.0.0.2/32".parse().unwrap()];
+    let node = TestNode::start(config).await;
+    let canary = canary().await;
+    let a = at(node.addr, Some(USER));
+    let from = |ip: &str| CheckLimits {
+        source: Some(ip.parse().unwrap()),
+        ..short()
+    };
+    let r = check_with(&a, &canary.addr.to_string(), &from("127.0.0.2"), LOCAL).await;
+    assert_eq!(r.outcome, Outcome::Relayed, "{r:?}");
+    let r = check_with(&a, &canary.addr.to_string(), &from("127.0.0.3"), LOCAL).await;
+    assert_eq!(r.outcome, Outcome::HandshakeFailed, "{r:?}");
+    // An IPv6 source cannot reach an IPv4 node.
+    let r = check_with(&a, &canary.addr.to_string(), &from("::1"), LOCAL).await;
+    assert_eq!(r.outcome, Outcome::ConnectFailed, "{r:?}");
+    node.stop().await;
 }

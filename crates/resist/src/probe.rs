@@ -55,6 +55,10 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub poll_interval: u64,
 
+    /// Local address to connect to nodes from (a machine in several networks)
+    #[arg(long, value_name = "IP")]
+    pub source: Option<std::net::IpAddr>,
+
     /// Dial nodes at loopback and private addresses (local test networks only)
     #[arg(long)]
     pub danger_allow_private_nodes: bool,
@@ -112,6 +116,10 @@ pub fn run(args: ProbeArgs) -> Result<(), Failure> {
         poll_interval: Duration::from_secs(args.poll_interval),
         rules: EndpointRules {
             danger_allow_private: args.danger_allow_private_nodes,
+        },
+        limits: resist_probe::CheckLimits {
+            source: args.source,
+            ..resist_probe::CheckLimits::default()
         },
         ..AgentConfig::default()
     };
