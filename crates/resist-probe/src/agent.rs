@@ -323,20 +323,23 @@ impl Agent {
                     continue;
                 }
             };
-            info!(
-                node,
-                window,
-                outcome = report.outcome.as_str(),
-                reply_code = report.reply_code,
-                connect_us = report.connect_us,
-                rtt_us = report.rtt_us,
-                sample_bytes = report.sample_bytes,
-                "tested"
-            );
             let signed = report.sign(self.key.signing_key());
             let queue = self.queue.clone();
             match blocking(move || queue.enqueue(&signed)).await {
                 Ok(Ok(_)) => {
+                    // Logged once the report is safely on disk: from here on
+                    // it reaches the coordinator exactly once.
+                    info!(
+                        node,
+                        window,
+                        report = %hex::encode(report.report_id),
+                        outcome = report.outcome.as_str(),
+                        reply_code = report.reply_code,
+                        connect_us = report.connect_us,
+                        rtt_us = report.rtt_us,
+                        sample_bytes = report.sample_bytes,
+                        "tested and queued"
+                    );
                     self.tested.insert((window, node));
                     queued += 1;
                 }
