@@ -41,6 +41,13 @@ pub enum ApiError {
     /// No such resource (404).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// No endpoint at this path (404, `not_found`): a typo or an old client.
+    #[error("no such endpoint; the API is described at /api/openapi.json")]
+    NoRoute,
+    /// The endpoint exists but not with this method (405); the `Allow`
+    /// header lists the methods it takes.
+    #[error("this endpoint does not take this method; see the Allow header")]
+    MethodNotAllowed,
     /// Too many requests from this address (429).
     #[error("too many requests; retry in {} s", .0.as_secs().max(1))]
     RateLimited(Duration),
@@ -62,7 +69,8 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -79,7 +87,8 @@ impl ApiError {
             ApiError::ChallengeInvalid => "challenge_invalid",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Conflict(_) => "conflict",
-            ApiError::NotFound(_) => "not_found",
+            ApiError::NotFound(_) | ApiError::NoRoute => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post, put};
 use rand::RngCore;
@@ -32,7 +32,8 @@ use resist_store::{
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, BearerHash, ClientKey, token_hash};
+use crate::extract::{ApiJson, ApiPath, BearerHash, ClientKey, token_hash};
+use crate::openapi::responses as r;
 use crate::{AppState, openapi, views};
 
 type St<S> = State<Arc<AppState<S>>>;
@@ -57,11 +58,18 @@ pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
         .route("/api/admin/probes/{id}/disable", post(disable_probe::<S>))
         .route("/api/admin/probes/{id}/enable", post(enable_probe::<S>))
         .route("/api/admin/operators", get(list_operators::<S>))
+        // axum's own answers here have empty bodies; every answer of this
+        // API is JSON. The 405 keeps axum's `Allow` header.
+        .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
+        .fallback(async || ApiError::NoRoute)
 }
 
 /// 200 when the database answers, 503 otherwise.
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, description = "The store is reachable"), (status = 503, description = "The store is not reachable")))]
+    responses(
+        (status = 200, description = "The store is reachable", body = String, content_type = "text/plain"),
+        (status = 503, description = "The store is not reachable", body = String, content_type = "text/plain"),
+    ))]
 pub(crate) async fn healthz<S: Store>(State(state): St<S>) -> (StatusCode, &'static str) {
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ok\n"),
@@ -84,7 +92,7 @@ pub(crate) async fn info<S: Store>(State(state): St<S>) -> axum::Json<Info> {
 
 /// A one-time nonce for the next signed change (rate-limited per client).
 #[utoipa::path(post, path = "/api/challenges", tag = "operators",
-    responses((status = 201, body = Challenge), (status = 429, body = resist_proto::api::ErrorBody)))]
+    responses((status = 201, body = Challenge), r::RateLimited, r::Unavailable))]
 pub(crate) async fn create_challenge<S: Store>(
     State(state): St<S>,
     client: ClientKey,
@@ -111,9 +119,8 @@ pub(crate) async fn create_challenge<S: Store>(
 
 /// Registers an operator: a payout address proven by a signature, and its first nodes.
 #[utoipa::path(post, path = "/api/operators", tag = "operators", request_body = RegisterRequest,
-    responses((status = 201, body = Registered), (status = 400, body = resist_proto::api::ErrorBody),
-        (status = 401, body = resist_proto::api::ErrorBody), (status = 409, body = resist_proto::api::ErrorBody),
-        (status = 429, body = resist_proto::api::ErrorBody)))]
+    responses((status = 201, body = Registered), r::Invalid, r::Unauthorized, r::Conflict,
+        r::TooLarge, r::RateLimited, r::Unavailable))]
 pub(crate) async fn register<S: Store>(
     State(state): St<S>,
     client: ClientKey,
@@ -161,7 +168,7 @@ pub(crate) async fn register<S: Store>(
 
 /// The operator's own record (bearer: the operator's access token).
 #[utoipa::path(get, path = "/api/operators/me", tag = "operators",
-    responses((status = 200, body = OperatorView), (status = 401, body = resist_proto::api::ErrorBody)),
+    responses((status = 200, body = OperatorView), r::Unauthorized, r::Unavailable),
     security(("operator_token" = [])))]
 pub(crate) async fn me<S: Store>(
     State(state): St<S>,
@@ -181,13 +188,12 @@ pub(crate) async fn me<S: Store>(
 /// Adds a node (signed by the payout address).
 #[utoipa::path(post, path = "/api/operators/{id}/nodes", tag = "operators", request_body = AddNodeRequest,
     params(("id" = i64, Path, description = "Operator id")),
-    responses((status = 201, body = NodeView), (status = 400, body = resist_proto::api::ErrorBody),
-        (status = 401, body = resist_proto::api::ErrorBody), (status = 404, body = resist_proto::api::ErrorBody),
-        (status = 409, body = resist_proto::api::ErrorBody)))]
+    responses((status = 201, body = NodeView), r::Invalid, r::Unauthorized, r::NotFound, r::Conflict,
+        r::TooLarge, r::RateLimited, r::Unavailable))]
 pub(crate) async fn add_node<S: Store>(
     State(state): St<S>,
     client: ClientKey,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<AddNodeRequest>,
 ) -> Answer<(StatusCode, axum::Json<NodeView>)> {
     state.spend(client)?;
@@ -229,13 +235,12 @@ pub(crate) async fn add_node<S: Store>(
 /// Changes a node's endpoint and/or credentials (signed by the payout address).
 #[utoipa::path(patch, path = "/api/operators/{id}/nodes/{node}", tag = "operators", request_body = UpdateNodeRequest,
     params(("id" = i64, Path, description = "Operator id"), ("node" = i64, Path, description = "Node id")),
-    responses((status = 200, body = NodeView), (status = 400, body = resist_proto::api::ErrorBody),
-        (status = 401, body = resist_proto::api::ErrorBody), (status = 404, body = resist_proto::api::ErrorBody),
-        (status = 409, body = resist_proto::api::ErrorBody)))]
+    responses((status = 200, body = NodeView), r::Invalid, r::Unauthorized, r::NotFound, r::Conflict,
+        r::TooLarge, r::RateLimited, r::Unavailable))]
 pub(crate) async fn update_node<S: Store>(
     State(state): St<S>,
     client: ClientKey,
-    Path((id, node_id)): Path<(i64, i64)>,
+    ApiPath((id, node_id)): ApiPath<(i64, i64)>,
     ApiJson(req): ApiJson<UpdateNodeRequest>,
 ) -> Answer<axum::Json<NodeView>> {
     state.spend(client)?;
@@ -295,12 +300,12 @@ pub(crate) async fn update_node<S: Store>(
 /// Sends future grants to a new address (signed by the current and the new address).
 #[utoipa::path(put, path = "/api/operators/{id}/payout", tag = "operators", request_body = ChangePayoutRequest,
     params(("id" = i64, Path, description = "Operator id")),
-    responses((status = 200, body = OperatorView), (status = 400, body = resist_proto::api::ErrorBody),
-        (status = 401, body = resist_proto::api::ErrorBody), (status = 409, body = resist_proto::api::ErrorBody)))]
+    responses((status = 200, body = OperatorView), r::Invalid, r::Unauthorized, r::NotFound, r::Conflict,
+        r::TooLarge, r::RateLimited, r::Unavailable))]
 pub(crate) async fn change_payout<S: Store>(
     State(state): St<S>,
     client: ClientKey,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<ChangePayoutRequest>,
 ) -> Answer<axum::Json<OperatorView>> {
     state.spend(client)?;
@@ -336,11 +341,12 @@ pub(crate) async fn change_payout<S: Store>(
 /// Issues a new access token (signed by the payout address); the old one stops working.
 #[utoipa::path(post, path = "/api/operators/{id}/token", tag = "operators", request_body = RotateTokenRequest,
     params(("id" = i64, Path, description = "Operator id")),
-    responses((status = 200, body = TokenIssued), (status = 401, body = resist_proto::api::ErrorBody)))]
+    responses((status = 200, body = TokenIssued), r::Invalid, r::Unauthorized, r::NotFound, r::Conflict,
+        r::TooLarge, r::RateLimited, r::Unavailable))]
 pub(crate) async fn rotate_token<S: Store>(
     State(state): St<S>,
     client: ClientKey,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<RotateTokenRequest>,
 ) -> Answer<axum::Json<TokenIssued>> {
     state.spend(client)?;
@@ -363,8 +369,8 @@ pub(crate) async fn rotate_token<S: Store>(
 
 /// Enrols a probe (admin).
 #[utoipa::path(post, path = "/api/admin/probes", tag = "admin", request_body = EnrolProbeRequest,
-    responses((status = 201, body = ProbeView), (status = 400, body = resist_proto::api::ErrorBody),
-        (status = 401, body = resist_proto::api::ErrorBody), (status = 409, body = resist_proto::api::ErrorBody)),
+    responses((status = 201, body = ProbeView), r::Invalid, r::Unauthorized, r::Conflict, r::TooLarge,
+        r::Unavailable),
     security(("admin_token" = [])))]
 pub(crate) async fn enrol_probe<S: Store>(
     State(state): St<S>,
@@ -390,7 +396,7 @@ pub(crate) async fn enrol_probe<S: Store>(
 
 /// Lists probes (admin).
 #[utoipa::path(get, path = "/api/admin/probes", tag = "admin",
-    responses((status = 200, body = [ProbeView]), (status = 401, body = resist_proto::api::ErrorBody)),
+    responses((status = 200, body = [ProbeView]), r::Unauthorized, r::Unavailable),
     security(("admin_token" = [])))]
 pub(crate) async fn list_probes<S: Store>(
     State(state): St<S>,
@@ -411,12 +417,12 @@ pub(crate) async fn list_probes<S: Store>(
 /// Disables a probe: its reports are refused from now on (admin).
 #[utoipa::path(post, path = "/api/admin/probes/{id}/disable", tag = "admin",
     params(("id" = i64, Path, description = "Probe id")),
-    responses((status = 200, body = ProbeView), (status = 401, body = resist_proto::api::ErrorBody), (status = 404, body = resist_proto::api::ErrorBody)),
+    responses((status = 200, body = ProbeView), r::Invalid, r::Unauthorized, r::NotFound, r::Unavailable),
     security(("admin_token" = [])))]
 pub(crate) async fn disable_probe<S: Store>(
     State(state): St<S>,
     bearer: BearerHash,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Answer<axum::Json<ProbeView>> {
     set_probe(state, bearer, id, false).await
 }
@@ -424,12 +430,12 @@ pub(crate) async fn disable_probe<S: Store>(
 /// Enables a disabled probe again (admin).
 #[utoipa::path(post, path = "/api/admin/probes/{id}/enable", tag = "admin",
     params(("id" = i64, Path, description = "Probe id")),
-    responses((status = 200, body = ProbeView), (status = 401, body = resist_proto::api::ErrorBody), (status = 404, body = resist_proto::api::ErrorBody)),
+    responses((status = 200, body = ProbeView), r::Invalid, r::Unauthorized, r::NotFound, r::Unavailable),
     security(("admin_token" = [])))]
 pub(crate) async fn enable_probe<S: Store>(
     State(state): St<S>,
     bearer: BearerHash,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Answer<axum::Json<ProbeView>> {
     set_probe(state, bearer, id, true).await
 }
@@ -451,7 +457,7 @@ async fn set_probe<S: Store>(
 
 /// Lists operators with their nodes (admin).
 #[utoipa::path(get, path = "/api/admin/operators", tag = "admin",
-    responses((status = 200, body = [OperatorView]), (status = 401, body = resist_proto::api::ErrorBody)),
+    responses((status = 200, body = [OperatorView]), r::Unauthorized, r::Unavailable),
     security(("admin_token" = [])))]
 pub(crate) async fn list_operators<S: Store>(
     State(state): St<S>,

@@ -1,8 +1,18 @@
 //! The OpenAPI document, generated from the handlers' annotations and the
 //! resist-proto types, so it cannot drift from the code. Served at
 //! `/api/openapi.json`.
+//!
+//! Every status an endpoint can answer with is listed on it, error answers
+//! through the response types below (one per status, so an endpoint names
+//! exactly the ones it can return); `tests/schemathesis.rs` in the `resist`
+//! crate checks the running coordinator against this document.
+
+use std::collections::BTreeMap;
 
 use axum::Json;
+use resist_proto::api::ErrorBody;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AdditionalProperties, Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -31,7 +41,8 @@ use crate::handlers;
         handlers::enable_probe,
         handlers::list_operators,
     ),
-    modifiers(&BearerSchemes),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerSchemes, &InputRules),
     tags(
         (name = "operators", description = "Registration and signed changes"),
         (name = "admin", description = "The funder's operations (admin token)"),
@@ -55,6 +66,222 @@ impl Modify for BearerSchemes {
     }
 }
 
+/// What the coordinator accepts, where the schemas derived from the
+/// resist-proto types say less or something else. A client generated from
+/// the document (or schemathesis) then sends what the coordinator takes:
+///
+/// - `Endpoint.port` is a `u16` that must not be 0 (`Endpoint::validate`);
+///   utoipa writes only `minimum: 0`.
+/// - every `nonce` is 32 hex digits (`handlers::check_nonce`).
+/// - `EnrolProbeRequest.public_key` is 64 hex digits and `region` a
+///   `Region` label (`handlers::parse_probe_key`, `Region::from_str`).
+/// - `NodeSpec` flattens `Endpoint`, which utoipa writes as an `allOf` that
+///   allows any extra key, while serde refuses unknown fields: it is
+///   written out as one closed object.
+/// - the `keep` and `remove` variants of `CredentialsChange` take no
+///   `credentials` (serde accepts only `null` there).
+///
+/// What JSON Schema cannot say stays in the descriptions and answers 400
+/// `invalid`: which strings are Bitcoin addresses of this network, which
+/// hex keys are ed25519 points, which hosts are public.
+// These rules belong on the resist-proto types as `#[schema(...)]`
+// attributes; until they are there, `test::input_rules_are_in_the_document`
+// fails if a patch no longer finds its target.
+struct InputRules;
+
+/// `resist_proto::api` challenge nonces: 16 random bytes in hex.
+const NONCE_PATTERN: &str = "^[0-9a-fA-F]{32}$";
+/// An ed25519 public key in hex.
+const PUBLIC_KEY_PATTERN: &str = "^[0-9a-fA-F]{64}$";
+/// `resist_proto::region::Region`: `censored:CC` or `free:CC`, optionally `-detail`.
+const REGION_PATTERN: &str = "^(censored|free):[A-Z]{2}(-[A-Za-z0-9]{1,16})?$";
+
+impl Modify for InputRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let schemas = &mut components.schemas;
+        if let Some(port) = property(schemas, "Endpoint", "port") {
+            port.minimum = Some(1.into());
+            port.maximum = Some(u16::MAX.into());
+        }
+        for request in [
+            "RegisterRequest",
+            "AddNodeRequest",
+            "UpdateNodeRequest",
+            "ChangePayoutRequest",
+            "RotateTokenRequest",
+        ] {
+            if let Some(nonce) = property(schemas, request, "nonce") {
+                nonce.pattern = Some(NONCE_PATTERN.into());
+            }
+        }
+        if let Some(key) = property(schemas, "EnrolProbeRequest", "public_key") {
+            key.pattern = Some(PUBLIC_KEY_PATTERN.into());
+        }
+        if let Some(region) = property(schemas, "EnrolProbeRequest", "region") {
+            region.pattern = Some(REGION_PATTERN.into());
+        }
+        close_flattened(schemas, "NodeSpec");
+        if let Some(RefOr::T(Schema::OneOf(change))) = schemas.get_mut("CredentialsChange") {
+            for variant in &mut change.items {
+                if let RefOr::T(Schema::Object(v)) = variant
+                    && !v.properties.contains_key("credentials")
+                {
+                    v.properties.insert(
+                        "credentials".into(),
+                        ObjectBuilder::new().schema_type(Type::Null).into(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The `Object` schema of `name.property`, if the document has it.
+fn property<'a>(
+    schemas: &'a mut BTreeMap<String, RefOr<Schema>>,
+    name: &str,
+    property: &str,
+) -> Option<&'a mut Object> {
+    match schemas.get_mut(name)? {
+        RefOr::T(Schema::Object(o)) => match o.properties.get_mut(property)? {
+            RefOr::T(Schema::Object(p)) => Some(p),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Rewrites the `allOf` of a `#[serde(flatten)]` + `deny_unknown_fields`
+/// type as the single object serde accepts: the parts' properties, nothing
+/// else.
+fn close_flattened(schemas: &mut BTreeMap<String, RefOr<Schema>>, name: &str) {
+    let Some(RefOr::T(Schema::AllOf(all))) = schemas.get(name) else {
+        return;
+    };
+    let mut closed = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(all.description.clone())
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .build();
+    for part in &all.items {
+        let part = match part {
+            RefOr::Ref(r) => match r
+                .ref_location
+                .strip_prefix("#/components/schemas/")
+                .and_then(|n| schemas.get(n))
+            {
+                Some(RefOr::T(Schema::Object(o))) => o,
+                _ => return,
+            },
+            RefOr::T(Schema::Object(o)) => o,
+            RefOr::T(_) => return,
+        };
+        closed.properties.extend(part.properties.clone());
+        closed.required.extend(part.required.iter().cloned());
+    }
+    schemas.insert(name.to_owned(), Schema::Object(closed).into());
+}
+
 pub(crate) async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+/// The error answers, one type per status, so that each endpoint lists
+/// exactly the ones it can return: `responses((status = 200, body = T),
+/// responses::Invalid, responses::NotFound)`. Each is an [`ErrorBody`].
+pub(crate) mod responses {
+    // Only the types are used, by the document; nothing builds a value.
+    #![allow(dead_code)]
+
+    use resist_proto::api::ErrorBody;
+    use utoipa::IntoResponses;
+
+    /// A field, a path parameter or the body was refused: `invalid` names the
+    /// input in `field`; `bad_request` is a body that is not this endpoint's JSON
+    /// or lacks `Content-Type: application/json`; `challenge_invalid` is a nonce
+    /// that is unknown, used or expired.
+    #[derive(IntoResponses)]
+    #[response(status = 400)]
+    pub(crate) struct Invalid(ErrorBody);
+
+    /// A missing or wrong bearer token (`unauthorized`), or a signature that does
+    /// not prove control of the payout address (`bad_signature`).
+    #[derive(IntoResponses)]
+    #[response(status = 401, headers(("WWW-Authenticate" = String, description = "`Bearer` when the token is missing or wrong")))]
+    pub(crate) struct Unauthorized(ErrorBody);
+
+    /// No such operator, node or probe (`not_found`).
+    #[derive(IntoResponses)]
+    #[response(status = 404)]
+    pub(crate) struct NotFound(ErrorBody);
+
+    /// The change collides with stored data, e.g. a payout address or endpoint
+    /// that is already registered (`conflict`).
+    #[derive(IntoResponses)]
+    #[response(status = 409)]
+    pub(crate) struct Conflict(ErrorBody);
+
+    /// The body is larger than `limits.max_body_bytes` (`too_large`).
+    #[derive(IntoResponses)]
+    #[response(status = 413)]
+    pub(crate) struct TooLarge(ErrorBody);
+
+    /// Too many requests from this address (`rate_limited`).
+    #[derive(IntoResponses)]
+    #[response(status = 429, headers(("Retry-After" = u64, description = "Seconds to wait before the next request")))]
+    pub(crate) struct RateLimited(ErrorBody);
+
+    /// The coordinator's database is unreachable (`unavailable`); retry later.
+    #[derive(IntoResponses)]
+    #[response(status = 503)]
+    pub(crate) struct Unavailable(ErrorBody);
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// Each patch of [`InputRules`] found its target: a renamed type or
+    /// field in resist-proto fails here rather than leaving the document
+    /// silently looser than the coordinator.
+    #[test]
+    fn input_rules_are_in_the_document() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let port = &schemas["Endpoint"]["properties"]["port"];
+        assert_eq!(port["minimum"], 1);
+        assert_eq!(port["maximum"], 65535);
+        for request in [
+            "RegisterRequest",
+            "AddNodeRequest",
+            "UpdateNodeRequest",
+            "ChangePayoutRequest",
+            "RotateTokenRequest",
+        ] {
+            assert_eq!(
+                schemas[request]["properties"]["nonce"]["pattern"], NONCE_PATTERN,
+                "{request}"
+            );
+        }
+        let enrol = &schemas["EnrolProbeRequest"]["properties"];
+        assert_eq!(enrol["public_key"]["pattern"], PUBLIC_KEY_PATTERN);
+        assert_eq!(enrol["region"]["pattern"], REGION_PATTERN);
+        let spec = &schemas["NodeSpec"];
+        assert_eq!(spec["additionalProperties"], false, "{spec}");
+        let mut properties: Vec<_> = spec["properties"].as_object().unwrap().keys().collect();
+        properties.sort();
+        assert_eq!(properties, ["credentials", "host", "port", "protocol"]);
+        for variant in schemas["CredentialsChange"]["oneOf"].as_array().unwrap() {
+            let change = &variant["properties"]["change"]["enum"][0];
+            let credentials = &variant["properties"]["credentials"];
+            if change == "set" {
+                assert_eq!(credentials["$ref"], "#/components/schemas/Credentials");
+            } else {
+                assert_eq!(credentials["type"], "null", "{change}");
+            }
+        }
+    }
 }
