@@ -266,3 +266,28 @@ mod test {
         );
     }
 }
+
+/// A query string; a malformed one becomes a 400 naming the parameter.
+#[derive(Debug)]
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => {
+                let text = e.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                let (field, problem) = match detail.split_once(": ") {
+                    Some((f, p)) if !f.contains(' ') => (f.to_owned(), p.to_owned()),
+                    _ => ("query".to_owned(), detail.to_owned()),
+                };
+                Err(Invalid::new(field, problem).into())
+            }
+        }
+    }
+}

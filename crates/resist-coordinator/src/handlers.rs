@@ -58,6 +58,7 @@ pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
         .route("/api/admin/probes/{id}/disable", post(disable_probe::<S>))
         .route("/api/admin/probes/{id}/enable", post(enable_probe::<S>))
         .route("/api/admin/operators", get(list_operators::<S>))
+        .merge(crate::measure::routes::<S>())
         // axum's own answers here have empty bodies; every answer of this
         // API is JSON. The 405 keeps axum's `Allow` header.
         .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
@@ -484,7 +485,7 @@ pub(crate) async fn list_operators<S: Store>(
 // --- helpers ----------------------------------------------------------------
 
 /// Constant-time check of the admin token.
-fn admin<S>(state: &AppState<S>, bearer: &BearerHash) -> Result<(), ApiError> {
+pub(crate) fn admin<S>(state: &AppState<S>, bearer: &BearerHash) -> Result<(), ApiError> {
     if bool::from(bearer.0.ct_eq(&state.settings.admin_token_hash)) {
         Ok(())
     } else {

@@ -17,11 +17,13 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tracing::{debug, warn};
 
+pub mod canary;
 pub mod client;
 pub mod config;
 pub mod error;
 mod extract;
 mod handlers;
+pub mod measure;
 mod openapi;
 mod views;
 

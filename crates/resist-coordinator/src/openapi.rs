@@ -40,12 +40,17 @@ use crate::handlers;
         handlers::disable_probe,
         handlers::enable_probe,
         handlers::list_operators,
+        crate::measure::assignments,
+        crate::measure::reports,
+        crate::measure::admin_status,
+        crate::measure::my_status,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerSchemes, &InputRules),
     tags(
         (name = "operators", description = "Registration and signed changes"),
         (name = "admin", description = "The funder's operations (admin token)"),
+        (name = "probes", description = "Assignments and signed reports (probe signature: `Authorization: ResistProbe KEY.TIME.SIGNATURE`, see resist_proto::probe_auth)"),
         (name = "public", description = "Unauthenticated information"),
         (name = "health", description = "Liveness"),
     )
@@ -63,6 +68,15 @@ impl Modify for BearerSchemes {
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
         }
+        components.add_security_scheme(
+            "probe_signature",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Authorization",
+                    "ResistProbe <public key hex>.<unix seconds>.<ed25519 signature hex>",
+                ),
+            )),
+        );
     }
 }
 

@@ -1,0 +1,430 @@
+//! Assignments, report ingest and status through the HTTP API, against a real
+//! SQLite store, with probes' keys and reports made here: every refusal the
+//! issue names (unknown key, forged, replayed, stale, unassigned) and the
+//! canary check only the coordinator can make.
+
+mod common;
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use common::{CANARY_KEY, Harness, Wallet, node, settings, signed_register};
+use ed25519_dalek::SigningKey;
+use reqwest::StatusCode;
+use resist_coordinator::client::{ClientError, Method};
+use resist_ownership::AddressKind;
+use resist_proto::api::{
+    Assignments, EnrolProbeRequest, NodeStatusView, ProbeView, Registered, ReportBatch,
+    ReportReceipts,
+};
+use resist_proto::canary;
+use resist_proto::report::{Outcome, Report};
+use resist_store::{SqliteStore, Store};
+
+struct Probe {
+    key: SigningKey,
+    view: ProbeView,
+}
+
+async fn enrol(h: &Harness<SqliteStore>, seed: u8, region: &str) -> Probe {
+    let key = SigningKey::from_bytes(&[seed; 32]);
+    let view: ProbeView = h
+        .admin()
+        .post(
+            "/api/admin/probes",
+            Some(&EnrolProbeRequest {
+                public_key: hex::encode(key.verifying_key().to_bytes()),
+                region: region.into(),
+            }),
+        )
+        .await
+        .unwrap();
+    Probe { key, view }
+}
+
+fn auth(h: &Harness<SqliteStore>, key: &SigningKey, method: &str, path: &str, skew: i64) -> String {
+    let now = resist_clock::Clock::now(&h.clock).seconds();
+    resist_proto::probe_auth::header(key, method, path, now + skew)
+}
+
+async fn assignments(h: &Harness<SqliteStore>, p: &Probe) -> Result<Assignments, ClientError> {
+    let a = auth(h, &p.key, "GET", "/api/probe/assignments", 0);
+    h.client()
+        .call_authorized::<(), _>(Method::GET, "/api/probe/assignments", Some(&a), None)
+        .await
+}
+
+async fn send(h: &Harness<SqliteStore>, p: &Probe, signed: &[Vec<u8>]) -> ReportReceipts {
+    let a = auth(h, &p.key, "POST", "/api/probe/reports", 0);
+    let batch = ReportBatch {
+        reports: signed
+            .iter()
+            .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
+            .collect(),
+    };
+    h.client()
+        .call_authorized(Method::POST, "/api/probe/reports", Some(&a), Some(&batch))
+        .await
+        .unwrap()
+}
+
+/// A report by `p` on `node` in `window`, relayed with a correct canary answer.
+fn relayed(h: &Harness<SqliteStore>, p: &Probe, window: i64, node: i64, id: u8) -> Report {
+    let nonce = [id; 32];
+    let request = canary::Request {
+        nonce,
+        sample_len: 1024,
+    };
+    Report {
+        report_id: [id; 16],
+        probe_key: p.key.verifying_key().to_bytes(),
+        window,
+        node,
+        measured_at: resist_clock::Clock::now(&h.clock).seconds(),
+        outcome: Outcome::Relayed,
+        reply_code: 0,
+        connect_us: 100,
+        handshake_us: 200,
+        rtt_us: 300,
+        sample_requested: 1024,
+        sample_bytes: 1024,
+        sample_us: 400,
+        canary_nonce: nonce,
+        canary_answer: canary::answer(&CANARY_KEY, &request),
+    }
+}
+
+fn statuses(receipts: &ReportReceipts) -> Vec<(&str, Option<&str>)> {
+    receipts
+        .receipts
+        .iter()
+        .map(|r| (r.status.as_str(), r.reason.as_deref()))
+        .collect()
+}
+
+async fn setup() -> (
+    Harness<SqliteStore>,
+    tempfile::TempDir,
+    Vec<Probe>,
+    Registered,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path()).await.unwrap();
+    let h = Harness::start(store, settings()).await;
+    let wallet = Wallet::new(AddressKind::P2wpkh);
+    let r = signed_register(
+        &h,
+        &wallet,
+        vec![node("203.0.113.40", 1080), node("203.0.113.41", 1080)],
+    )
+    .await;
+    let registered: Registered = h.client().post("/api/operators", Some(&r)).await.unwrap();
+    let probes = vec![
+        enrol(&h, 1, "censored:RU").await,
+        enrol(&h, 2, "censored:RU").await,
+        enrol(&h, 3, "censored:RU-MOW").await,
+        enrol(&h, 4, "free:DE").await,
+    ];
+    (h, dir, probes, registered)
+}
+
+#[tokio::test]
+async fn every_node_gets_two_censored_probes_and_one_free() {
+    let (h, _dir, probes, registered) = setup().await;
+    let mut per_node: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut window = None;
+    for p in &probes {
+        let a = assignments(&h, p).await.unwrap();
+        assert_eq!(a.region, p.view.region);
+        assert_eq!(a.canary, "127.0.0.1:9");
+        assert_eq!(a.window_end - a.window_start, 600);
+        window.get_or_insert(a.window);
+        assert_eq!(Some(a.window), window, "one window for everyone");
+        for n in a.nodes {
+            assert_eq!(n.password.as_deref(), Some("correct horse battery staple"));
+            assert!(!n.reported);
+            per_node.entry(n.node).or_default().push(p.view.id);
+        }
+    }
+    assert_eq!(per_node.len(), registered.operator.nodes.len());
+    for (node, assigned) in &per_node {
+        let censored = assigned
+            .iter()
+            .filter(|id| **id != probes[3].view.id)
+            .count();
+        assert_eq!(censored, 2, "node {node}: {assigned:?}");
+        assert!(
+            assigned.contains(&probes[3].view.id),
+            "the only free probe is on every node"
+        );
+    }
+    // Asking again does not re-plan: the same assignments come back.
+    let again = assignments(&h, &probes[0]).await.unwrap();
+    let before: Vec<i64> = per_node
+        .iter()
+        .filter(|(_, ps)| ps.contains(&probes[0].view.id))
+        .map(|(n, _)| *n)
+        .collect();
+    let mut after: Vec<i64> = again.nodes.iter().map(|n| n.node).collect();
+    let mut before = before;
+    before.sort();
+    after.sort();
+    assert_eq!(before, after);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_disabled_and_badly_timed_probes_are_refused() {
+    let (h, _dir, probes, _) = setup().await;
+    let stranger = Probe {
+        key: SigningKey::from_bytes(&[99; 32]),
+        view: probes[0].view.clone(),
+    };
+    let e = assignments(&h, &stranger).await.unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Refused { status, message, .. } if *status == StatusCode::UNAUTHORIZED && message.contains("not enrolled")),
+        "{e:?}"
+    );
+
+    let skewed = auth(&h, &probes[0].key, "GET", "/api/probe/assignments", 600);
+    let e = h
+        .client()
+        .call_authorized::<(), Assignments>(
+            Method::GET,
+            "/api/probe/assignments",
+            Some(&skewed),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Refused { message, .. } if message.contains("clock")),
+        "{e:?}"
+    );
+
+    // A signature for one path does not open another.
+    let other = auth(&h, &probes[0].key, "GET", "/api/probe/reports", 0);
+    let e = h
+        .client()
+        .call_authorized::<(), Assignments>(
+            Method::GET,
+            "/api/probe/assignments",
+            Some(&other),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Refused { status, .. } if *status == StatusCode::UNAUTHORIZED)
+    );
+
+    let _: ProbeView = h
+        .admin()
+        .post::<(), _>(
+            &format!("/api/admin/probes/{}/disable", probes[0].view.id),
+            None,
+        )
+        .await
+        .unwrap();
+    let e = assignments(&h, &probes[0]).await.unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Refused { message, .. } if message.contains("disabled")),
+        "{e:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn reports_are_checked_before_they_count() {
+    let (h, _dir, probes, _) = setup().await;
+    let free = &probes[3];
+    let a = assignments(&h, free).await.unwrap();
+    let (window, node) = (a.window, a.nodes[0].node);
+    let c = probes
+        .iter()
+        .find(|p| p.view.region.starts_with("censored"))
+        .unwrap();
+    let ca = assignments(&h, c).await.unwrap();
+
+    let good = relayed(&h, free, window, node, 1);
+    let mut forged = good.sign(&free.key);
+    forged[20] ^= 1;
+    let mut other_key = relayed(&h, &probes[0], window, node, 2);
+    other_key.probe_key = probes[0].key.verifying_key().to_bytes();
+    let stale = Report {
+        measured_at: good.measured_at - 7200,
+        report_id: [3; 16],
+        ..good.clone()
+    };
+    let future = Report {
+        measured_at: good.measured_at + 600,
+        report_id: [4; 16],
+        ..good.clone()
+    };
+    let elsewhere = Report {
+        window: window - 5,
+        report_id: [5; 16],
+        ..good.clone()
+    };
+    let unassigned_node = ca
+        .nodes
+        .iter()
+        .map(|n| n.node)
+        .find(|n| !a.nodes.iter().any(|x| x.node == *n));
+
+    let receipts = send(
+        &h,
+        free,
+        &[
+            good.sign(&free.key),
+            forged,
+            other_key.sign(&probes[0].key),
+            stale.sign(&free.key),
+            future.sign(&free.key),
+            elsewhere.sign(&free.key),
+            b"not a report".to_vec(),
+        ],
+    )
+    .await;
+    let s = statuses(&receipts);
+    assert_eq!(s[0], ("accepted", None));
+    assert_eq!(s[1].0, "refused");
+    assert!(s[2].1.unwrap().contains("another probe"), "{s:?}");
+    assert!(s[3].1.unwrap().contains("stale"), "{s:?}");
+    assert!(s[4].1.unwrap().contains("future"), "{s:?}");
+    assert!(s[5].1.unwrap().contains("outside its window"), "{s:?}");
+    assert_eq!(s[6].0, "refused");
+
+    // Replays: the same report is a duplicate; a new one for the same
+    // assignment is refused.
+    let again = send(
+        &h,
+        free,
+        &[
+            good.sign(&free.key),
+            relayed(&h, free, window, node, 9).sign(&free.key),
+        ],
+    )
+    .await;
+    let s = statuses(&again);
+    assert_eq!(s[0], ("duplicate", None));
+    assert!(s[1].1.unwrap().contains("already reported"), "{s:?}");
+
+    // A node this probe was not assigned (if the plan left one out).
+    if let Some(n) = unassigned_node {
+        let r = send(
+            &h,
+            free,
+            &[relayed(&h, free, window, n, 10).sign(&free.key)],
+        )
+        .await;
+        assert!(
+            r.receipts[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("not assigned"),
+            "{r:?}"
+        );
+    }
+
+    // A "relayed" report with a wrong canary answer is stored as a mismatch.
+    let censored_node = ca.nodes[0].node;
+    let mut lie = relayed(&h, c, ca.window, censored_node, 11);
+    lie.canary_answer = [0; 32];
+    let r = send(&h, c, &[lie.sign(&c.key)]).await;
+    assert_eq!(r.receipts[0].status, "accepted");
+    let stored = h
+        .state
+        .store
+        .reports_of(resist_store::ProbeId(c.view.id))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].report.outcome, "canary_mismatch");
+
+    // Only the accepted reports are stored, each once.
+    assert_eq!(
+        h.state
+            .store
+            .reports_of(resist_store::ProbeId(free.view.id))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn status_follows_the_reports() {
+    let (h, _dir, probes, registered) = setup().await;
+    let mut by_node: HashMap<i64, Vec<usize>> = HashMap::new();
+    let mut window = 0;
+    for (i, p) in probes.iter().enumerate() {
+        let a = assignments(&h, p).await.unwrap();
+        window = a.window;
+        for n in a.nodes {
+            by_node.entry(n.node).or_default().push(i);
+        }
+    }
+    let (first, second) = (
+        registered.operator.nodes[0].id,
+        registered.operator.nodes[1].id,
+    );
+    // First node: everyone relays. Second: censored probes fail, free relays.
+    let mut id = 20u8;
+    for (node, ok_for_censored) in [(first, true), (second, false)] {
+        for &i in &by_node[&node] {
+            let p = &probes[i];
+            let mut r = relayed(&h, p, window, node, id);
+            id += 1;
+            if p.view.region.starts_with("censored") && !ok_for_censored {
+                r.outcome = Outcome::ConnectFailed;
+            }
+            let receipts = send(&h, p, &[r.sign(&p.key)]).await;
+            assert_eq!(receipts.receipts[0].status, "accepted", "{receipts:?}");
+        }
+    }
+    let status: Vec<NodeStatusView> = h.admin().get("/api/admin/status?windows=3").await.unwrap();
+    let of = |n: i64| {
+        status
+            .iter()
+            .find(|s| s.node == n)
+            .unwrap()
+            .latest
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(of(first).status, "ok");
+    assert_eq!((of(first).censored_relayed, of(first).free_relayed), (2, 1));
+    assert_eq!(of(second).status, "blocked");
+    assert_eq!(
+        (of(second).censored_failed, of(second).free_relayed),
+        (2, 1)
+    );
+
+    // The operator sees the same for its own nodes.
+    let mine: Vec<NodeStatusView> = h
+        .client()
+        .with_token(&registered.token)
+        .get("/api/operators/me/status")
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 2);
+    // A malformed query is a 400 naming the parameter.
+    let e = h
+        .admin()
+        .get::<Vec<NodeStatusView>>("/api/admin/status?windows=many")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Refused { field: Some(f), .. } if f == "windows"),
+        "{e:?}"
+    );
+
+    // Assignments now say what was reported.
+    let a = assignments(&h, &probes[3]).await.unwrap();
+    assert!(a.nodes.iter().all(|n| n.reported));
+    h.stop().await;
+}
