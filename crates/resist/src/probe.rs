@@ -55,6 +55,14 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub poll_interval: u64,
 
+    /// Seconds allowed for each step of a test: connect, handshake, canary answer (the sample gets twice as long)
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub check_timeout: u64,
+
+    /// Longest wait between attempts while the coordinator cannot be reached
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub max_backoff: u64,
+
     /// Local address to connect to nodes from (a machine in several networks)
     #[arg(long, value_name = "IP")]
     pub source: Option<std::net::IpAddr>,
@@ -117,7 +125,12 @@ pub fn run(args: ProbeArgs) -> Result<(), Failure> {
         rules: EndpointRules {
             danger_allow_private: args.danger_allow_private_nodes,
         },
+        max_backoff: Duration::from_secs(args.max_backoff),
         limits: resist_probe::CheckLimits {
+            connect: Duration::from_secs(args.check_timeout),
+            handshake: Duration::from_secs(args.check_timeout),
+            canary_answer: Duration::from_secs(args.check_timeout),
+            sample: Duration::from_secs(args.check_timeout.saturating_mul(2)),
             source: args.source,
             ..resist_probe::CheckLimits::default()
         },

@@ -3,13 +3,16 @@
 //! "free"), each probe connecting from its own loopback address.
 //!
 //! - Node A serves everyone: OK. Node B serves only the free probe's address,
-//!   as if a censor cut the censored region off from it: BLOCKED. Node C is
-//!   registered but nothing listens there: DOWN.
+//!   as if a censor cut the censored region off from it: BLOCKED. Node C
+//!   accepts connections and never answers, so every test of it times out:
+//!   DOWN. (It also holds each probe's delivery back by the test timeout,
+//!   which leaves A's and B's reports queued when the coordinator dies.)
 //! - Then the coordinator is killed (SIGKILL) and restarted three times while
 //!   the probes run, and one probe is killed and restarted while the
 //!   coordinator is down. Afterwards every report a probe put in its queue is
 //!   in the database exactly once: the ids the probes logged equal the ids
-//!   stored, and nothing was refused.
+//!   stored, nothing was refused, and some reports were measured before a kill
+//!   and stored after the restart, so the queue really bridged an outage.
 
 mod common;
 
@@ -69,7 +72,7 @@ impl Net {
                 "warn",
             ],
         );
-        cmd.env("RESIST_COORDINATOR_MEASUREMENT__WINDOW", "2s")
+        cmd.env("RESIST_COORDINATOR_MEASUREMENT__WINDOW", "4s")
             .env("RESIST_COORDINATOR_LIMITS__REQUESTS_PER_MINUTE", "100000")
             .env("RESIST_COORDINATOR_LIMITS__BURST", "10000");
         let mut p = NodeProcess::spawn(cmd);
@@ -119,6 +122,10 @@ impl Net {
                 "--data-dir",
                 dir.to_str().unwrap(),
                 "--poll-interval",
+                "1",
+                "--check-timeout",
+                "2",
+                "--max-backoff",
                 "1",
                 "--danger-allow-private-nodes",
             ],
@@ -189,7 +196,15 @@ fn probes_classify_nodes_and_no_report_is_lost_or_doubled() {
     // port where nothing listens.
     let (_a, port_a) = net.start_node("node-a", "");
     let (_b, port_b) = net.start_node("node-b", "[policy]\nallow_clients = [\"127.0.0.4/32\"]\n");
-    let port_c = free_port();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port_c = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        // Accept and hold (bounded): the connections stay open, unanswered.
+        let mut held = Vec::new();
+        for s in silent.incoming().take(500).flatten() {
+            held.push(s);
+        }
+    });
 
     // An operator registers them (a regtest key signs).
     let wif = resist_ownership::generate_test_wif(Network::Regtest).unwrap();
@@ -284,9 +299,11 @@ fn probes_classify_nodes_and_no_report_is_lost_or_doubled() {
 
     // Phase 2: kill the coordinator three times while the probes run; during
     // one outage, kill and restart a probe too.
+    let mut outages = Vec::new();
     for round in 0..3 {
         std::thread::sleep(Duration::from_millis(1500 + 400 * round));
         let mut c = coordinator.take().unwrap();
+        let killed = resist_clock::Clock::now(&resist_clock::SystemClock);
         c.signal(libc::SIGKILL);
         c.wait_exit(WAIT);
         std::thread::sleep(Duration::from_millis(2500));
@@ -300,7 +317,9 @@ fn probes_classify_nodes_and_no_report_is_lost_or_doubled() {
             running.insert(name, net.start_probe(name, region, source));
             write_file(net.scratch.path(), "probe-c1-before.log", &before);
         }
+        let restarted = resist_clock::Clock::now(&resist_clock::SystemClock);
         coordinator = Some(net.start_coordinator());
+        outages.push((killed, restarted));
     }
 
     // Let the queues drain, then stop everything and look in the database.
@@ -329,6 +348,7 @@ fn probes_classify_nodes_and_no_report_is_lost_or_doubled() {
         let enrolled = store.probes().await.unwrap();
         assert_eq!(enrolled.len(), 3);
         let mut total = 0;
+        let mut bridged = 0;
         for (name, _, _) in probes {
             let rejected = net.probe_dir(name).join("queue/rejected");
             assert_eq!(queue_files(&rejected), 0, "{name}: reports were refused");
@@ -341,6 +361,13 @@ fn probes_classify_nodes_and_no_report_is_lost_or_doubled() {
                     let id = hex::encode(r.report.report_id);
                     if logged.contains(&id) {
                         assert!(stored.insert(id), "{name}: a report stored twice");
+                        let measured = r.report.measured_at;
+                        if outages
+                            .iter()
+                            .any(|(k, s)| measured <= *k && r.received_at >= *s)
+                        {
+                            bridged += 1;
+                        }
                     }
                 }
             }
@@ -356,5 +383,10 @@ fn probes_classify_nodes_and_no_report_is_lost_or_doubled() {
             n
         };
         assert_eq!(all, total, "the database holds reports no probe logged");
+        eprintln!("{bridged} reports were measured before a kill and stored after the restart");
+        assert!(
+            bridged > 0,
+            "no report crossed an outage: the test proved nothing about the queue"
+        );
     });
 }
