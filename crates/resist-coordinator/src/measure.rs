@@ -434,10 +434,7 @@ pub async fn node_status<S: Store>(
             NodeStatusView {
                 node: node.id.0,
                 operator: node.operator.0,
-                endpoint: Endpoint {
-                    host: node.host.clone(),
-                    port: node.port,
-                },
+                endpoint: crate::views::endpoint(node),
                 latest: history.first().cloned(),
                 history,
             }

@@ -5,14 +5,19 @@ use resist_proto::api::{NodeView, OperatorView, ProbeView};
 use resist_proto::endpoint::Endpoint;
 use resist_store::{Node, Operator, Probe};
 
+/// Where a node listens.
+pub(crate) fn endpoint(n: &Node) -> Endpoint {
+    Endpoint {
+        host: n.host.clone(),
+        port: n.port,
+    }
+}
+
 pub(crate) fn node(n: &Node) -> NodeView {
     NodeView {
         id: n.id.0,
         operator: n.operator.0,
-        endpoint: Endpoint {
-            host: n.host.clone(),
-            port: n.port,
-        },
+        endpoint: endpoint(n),
         protocol: n.protocol.as_str().to_owned(),
         username: n.username.clone(),
         has_password: n.password.is_some(),

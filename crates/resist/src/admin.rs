@@ -95,17 +95,18 @@ fn read_token(file: Option<&std::path::Path>) -> anyhow::Result<String> {
     Ok(t.trim().to_owned())
 }
 
+/// A client for `url` carrying the admin token.
+fn admin_client(url: &str, token_file: Option<&std::path::Path>) -> Result<Client, Failure> {
+    let token = read_token(token_file).map_err(Failure::Config)?;
+    Ok(Client::new(url)
+        .map_err(|e| Failure::Config(e.into()))?
+        .with_token(&token))
+}
+
 /// Runs `resist admin`.
 pub fn run(args: AdminArgs) -> Result<(), Failure> {
-    let token = read_token(args.admin_token_file.as_deref()).map_err(Failure::Config)?;
-    let client = Client::new(&args.coordinator)
-        .map_err(|e| Failure::Config(e.into()))?
-        .with_token(&token);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(Failure::Runtime)?;
+    let client = admin_client(&args.coordinator, args.admin_token_file.as_deref())?;
+    let runtime = crate::client_runtime()?;
     runtime
         .block_on(execute(&client, args.command))
         .map_err(Failure::Runtime)
@@ -207,15 +208,8 @@ pub struct StatusArgs {
 
 /// Runs `resist coordinator status`.
 pub fn status(args: StatusArgs) -> Result<(), Failure> {
-    let token = read_token(args.admin_token_file.as_deref()).map_err(Failure::Config)?;
-    let client = Client::new(&args.coordinator)
-        .map_err(|e| Failure::Config(e.into()))?
-        .with_token(&token);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(Failure::Runtime)?;
+    let client = admin_client(&args.coordinator, args.admin_token_file.as_deref())?;
+    let runtime = crate::client_runtime()?;
     runtime
         .block_on(async {
             let nodes: Vec<NodeStatusView> = client

@@ -79,6 +79,16 @@ impl Failure {
     }
 }
 
+/// A single-threaded runtime for the commands that make a few API calls.
+pub(crate) fn client_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::Runtime)
+}
+
 /// resist's data directory when none is configured: `$XDG_DATA_HOME/resist`,
 /// else `~/.local/share/resist`, else `./resist-data`.
 pub fn default_data_dir() -> PathBuf {

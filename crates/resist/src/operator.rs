@@ -199,12 +199,7 @@ fn load(dir: &Path) -> anyhow::Result<Saved> {
 
 /// Runs `resist operator`.
 pub fn run(args: OperatorArgs) -> Result<(), Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(Failure::Runtime)?;
-    runtime.block_on(execute(args))
+    crate::client_runtime()?.block_on(execute(args))
 }
 
 /// Where the operator's answers come from: a WIF key (test networks) or the
