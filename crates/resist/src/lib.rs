@@ -2,6 +2,9 @@
 //! logging and signals around the library crates. Each subcommand is a module
 //! that owns its arguments and its `run`.
 
+// The doc comments of the argument structs are clap's help text: their
+// indented examples are shell commands, not Rust.
+#![allow(rustdoc::invalid_rust_codeblocks)]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
