@@ -336,9 +336,24 @@ const MAX_HISTORY: u32 = 1000;
 
 /// `?windows=N`: history length.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
-    /// Windows of history, newest first (default 24, at most 1000).
+    /// Windows of history, newest first (default 24).
+    #[param(minimum = 1, maximum = 1000)]
     windows: Option<u32>,
+}
+
+impl HistoryQuery {
+    /// The history length asked for, if it is within 1..=MAX_HISTORY.
+    fn windows(&self) -> Result<u32, ApiError> {
+        match self.windows {
+            None => Ok(24),
+            Some(n) if (1..=MAX_HISTORY).contains(&n) => Ok(n),
+            Some(_) => {
+                Err(Invalid::new("windows", format!("give 1 to {MAX_HISTORY} windows")).into())
+            }
+        }
+    }
 }
 
 /// Every node's status and history (admin).
@@ -351,8 +366,9 @@ pub(crate) async fn admin_status<S: Store>(
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<axum::Json<Vec<NodeStatusView>>, ApiError> {
     handlers::admin(&state, &bearer)?;
+    let windows = q.windows()?;
     let nodes = state.store.nodes().await?;
-    Ok(axum::Json(node_status(&state, &nodes, q.windows).await?))
+    Ok(axum::Json(node_status(&state, &nodes, windows).await?))
 }
 
 /// The calling operator's nodes' status and history (operator token).
@@ -369,18 +385,19 @@ pub(crate) async fn my_status<S: Store>(
         .operator_by_token(&hash)
         .await?
         .ok_or(ApiError::Unauthorized("unknown operator token"))?;
+    let windows = q.windows()?;
     let nodes = state.store.nodes_of(operator.id).await?;
-    Ok(axum::Json(node_status(&state, &nodes, q.windows).await?))
+    Ok(axum::Json(node_status(&state, &nodes, windows).await?))
 }
 
 /// Classifies `nodes` over the last `windows` windows.
 pub async fn node_status<S: Store>(
     state: &AppState<S>,
     nodes: &[Node],
-    windows: Option<u32>,
+    windows: u32,
 ) -> Result<Vec<NodeStatusView>, ApiError> {
     let m = &state.settings.measurement;
-    let n = i64::from(windows.unwrap_or(24).clamp(1, MAX_HISTORY));
+    let n = i64::from(windows.clamp(1, MAX_HISTORY));
     let current = m.window_of(state.clock.now());
     let summaries = state
         .store
