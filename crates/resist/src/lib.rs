@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 
 pub mod admin;
 pub mod coordinator;
+pub mod grants;
 pub mod layered;
 pub mod logging;
 pub mod node;
@@ -62,6 +63,7 @@ enum Command {
     Operator(operator::OperatorArgs),
     Admin(admin::AdminArgs),
     Probe(probe::ProbeArgs),
+    Grants(grants::GrantsArgs),
 }
 
 /// Why the process exits non-zero. The class decides the exit code.
@@ -111,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Operator(args) => operator::run(args),
         Command::Admin(args) => admin::run(args),
         Command::Probe(args) => probe::run(args),
+        Command::Grants(args) => grants::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
