@@ -1,0 +1,124 @@
+//! The treasury: a watch-only BDK wallet built from two public descriptors.
+
+use std::sync::Arc;
+
+use bdk_wallet::bitcoin::{Address, Amount, BlockHash, OutPoint, ScriptBuf, Transaction, TxOut};
+use bdk_wallet::chain::{BlockId, ConfirmationBlockTime, TxUpdate};
+use bdk_wallet::{KeychainKind, Update, Wallet};
+use resist_ownership::Network;
+
+use super::PayoutError;
+
+/// A watch-only descriptor wallet holding the grants budget.
+///
+/// Made from an external (receive) and an internal (change) descriptor with
+/// extended *public* keys and key origins, e.g.
+/// `tr([d34db33f/86'/0'/0']xpub…/0/*)` and `…/1/*` (or `wpkh(…)`). It is
+/// created without persistence: the UTXO set comes from a chain source on
+/// every run (tests inject funding with [`Treasury::apply_funding`]), so
+/// building the same payout twice gives the same PSBT.
+#[derive(Debug)]
+pub struct Treasury {
+    wallet: Wallet,
+    network: Network,
+}
+
+/// A block that confirms funding transactions, for [`Treasury::apply_funding`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FundingBlock {
+    /// Its height.
+    pub height: u32,
+    /// Its hash.
+    pub hash: BlockHash,
+    /// Its timestamp (Unix seconds).
+    pub time: u64,
+}
+
+impl Treasury {
+    /// Creates the watch-only wallet. Refuses descriptors with private keys.
+    pub fn new(external: &str, internal: &str, network: Network) -> Result<Self, PayoutError> {
+        for d in [external, internal] {
+            if d.contains("prv") {
+                return Err(PayoutError::PrivateKeyInDescriptor);
+            }
+        }
+        let wallet = Wallet::create(external.to_owned(), internal.to_owned())
+            .network(network.to_bitcoin())
+            .create_wallet_no_persist()
+            .map_err(|e| PayoutError::Descriptor(e.to_string()))?;
+        Ok(Treasury { wallet, network })
+    }
+
+    /// The network the treasury is on.
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    /// The underlying BDK wallet (read-only: for balances, UTXOs, descriptors).
+    pub fn wallet(&self) -> &Wallet {
+        &self.wallet
+    }
+
+    /// Reveals the next receive address (to fund the treasury).
+    pub fn reveal_receive_address(&mut self) -> Address {
+        self.wallet
+            .reveal_next_address(KeychainKind::External)
+            .address
+    }
+
+    /// Whether `script` is one of the treasury's (revealed) scripts.
+    pub fn is_mine(&self, script: &ScriptBuf) -> bool {
+        self.wallet.is_mine(script.clone())
+    }
+
+    /// Confirmed and unconfirmed balance, in satoshis.
+    pub fn balance(&self) -> Amount {
+        self.wallet.balance().total()
+    }
+
+    /// The output `outpoint` of a transaction the treasury knows, if any.
+    pub fn txout(&self, outpoint: OutPoint) -> Option<TxOut> {
+        let tx = self.wallet.get_tx(outpoint.txid)?;
+        let vout = usize::try_from(outpoint.vout).ok()?;
+        tx.tx_node.tx.output.get(vout).cloned()
+    }
+
+    /// Adds transactions confirmed in `block` (funding of the treasury) and
+    /// makes `block` part of the treasury's chain. Blocks must be applied in
+    /// increasing height (a chain source does this later; tests fabricate
+    /// them).
+    pub fn apply_funding(
+        &mut self,
+        txs: impl IntoIterator<Item = Transaction>,
+        block: FundingBlock,
+    ) -> Result<(), PayoutError> {
+        let block_id = BlockId {
+            height: block.height,
+            hash: block.hash,
+        };
+        let chain = self.wallet.latest_checkpoint().insert(block_id);
+        let mut tx_update = TxUpdate::<ConfirmationBlockTime>::default();
+        for tx in txs {
+            let txid = tx.compute_txid();
+            tx_update.txs.push(Arc::new(tx));
+            tx_update.anchors.insert((
+                ConfirmationBlockTime {
+                    block_id,
+                    confirmation_time: block.time,
+                },
+                txid,
+            ));
+        }
+        self.wallet
+            .apply_update(Update {
+                chain: Some(chain),
+                tx_update,
+                ..Default::default()
+            })
+            .map_err(|e| PayoutError::Funding(e.to_string()))
+    }
+
+    pub(super) fn wallet_mut(&mut self) -> &mut Wallet {
+        &mut self.wallet
+    }
+}
