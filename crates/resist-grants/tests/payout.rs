@@ -472,6 +472,12 @@ fn payees_are_refused_with_a_reason() {
     )
     .unwrap_err();
     assert!(matches!(e, PayoutError::PrivateKeyInDescriptor), "{e:?}");
+    let (_, wif) = key(5);
+    let (_, int) = signer.descriptors(Kind::Wpkh);
+    let e = Treasury::new(&format!("wpkh({wif})"), &int, Network::Regtest).unwrap_err();
+    assert!(matches!(e, PayoutError::PrivateKeyInDescriptor), "{e:?}");
+    let e = Treasury::new("wpkh(not a key)", &int, Network::Regtest).unwrap_err();
+    assert!(matches!(e, PayoutError::Descriptor(_)), "{e:?}");
 }
 
 #[test]
@@ -522,18 +528,39 @@ fn a_big_batch_is_split_under_the_standard_weight() {
     assert_eq!(a, b);
 }
 
-/// embit (pure Python, its own PSBT parser) lists the same outputs.
-#[test]
-fn embit_reads_the_psbt() {
-    let have_embit = Command::new("python3")
+fn have_embit() -> bool {
+    let ok = Command::new("python3")
         .args(["-c", "import embit"])
         .status()
         .is_ok_and(|s| s.success());
-    if !have_embit {
+    if !ok {
         if std::env::var_os("CI").is_some() {
             panic!("embit is missing (pip install embit): CI must run this check");
         }
         eprintln!("skipped: python3 with embit not found (pip install embit)");
+    }
+    ok
+}
+
+fn run_python(script: &str, args: &[&std::path::Path]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// embit (pure Python, its own PSBT parser) lists the same outputs.
+#[test]
+fn embit_reads_the_psbt() {
+    if !have_embit() {
         return;
     }
     let signer = Signer::new();
@@ -549,26 +576,15 @@ from embit.psbt import PSBT
 from embit.networks import NETWORKS
 with open(sys.argv[1], "rb") as f:
     psbt = PSBT.parse(f.read())
-net = NETWORKS["regt"] if "regt" in NETWORKS else NETWORKS["regtest"]
+net = NETWORKS["regtest"]
 print("txid", psbt.tx.txid().hex())
 print("fee", psbt.fee())
 for out in psbt.tx.vout:
     print("out", out.script_pubkey.address(net), out.value)
-for inp in psbt.inputs:
-    print("in", inp.sequence if inp.sequence is not None else psbt.tx.vin[psbt.inputs.index(inp)].sequence)
+for inp in psbt.tx.vin:
+    print("in", inp.sequence)
 "#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "embit: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = run_python(script, &[&path]);
     let mut expected = format!("txid {}\nfee {}\n", batch.txid(), batch.fee.to_sat());
     for (i, o) in batch.psbt.unsigned_tx.output.iter().enumerate() {
         let addr = Address::from_script(&o.script_pubkey, BtcNetwork::Regtest).unwrap();
@@ -581,6 +597,93 @@ for inp in psbt.inputs:
         expected.push_str(&format!("in {}\n", 0xFFFF_FFFDu32));
     }
     assert_eq!(text, expected);
+}
+
+/// embit recomputes every input's sighash (BIP-143 / BIP-341, its own code)
+/// and verifies the signature of the transaction `check_signed` accepted,
+/// and refuses the tampered copy.
+#[test]
+fn embit_verifies_the_signatures() {
+    if !have_embit() {
+        return;
+    }
+    let signer = Signer::new();
+    for kind in [Kind::Wpkh, Kind::Tr] {
+        // Small UTXOs, so that the batch has several inputs.
+        let mut t = treasury(&signer, kind);
+        fund(&mut t, &[40_000; 6]);
+        let payees = five_payees();
+        let batch = one_batch(&mut t, &payees, 4);
+        let spent = spent_outputs(&t, &batch.psbt);
+        let signed = signer.sign(&batch.psbt);
+        let checked = check_signed(&t, &batch.psbt, &signed, &payees, &spent).unwrap();
+        let mut tampered = checked.tx.clone();
+        let last = tampered.input.len() - 1;
+        let mut items: Vec<Vec<u8>> = tampered.input[last]
+            .witness
+            .iter()
+            .map(<[u8]>::to_vec)
+            .collect();
+        items[0][20] ^= 0x01;
+        tampered.input[last].witness = Witness::from_slice(&items);
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        let prevouts: String = spent
+            .iter()
+            .map(|o| format!("{} {}\n", o.script_pubkey.to_hex_string(), o.value.to_sat()))
+            .collect();
+        for (name, tx) in [("good", &checked.tx), ("tampered", &tampered)] {
+            let path = dir.path().join(format!("{name}.tx"));
+            std::fs::write(&path, bdk_wallet::bitcoin::consensus::encode::serialize(tx)).unwrap();
+            files.push(path);
+        }
+        let prevouts_path = dir.path().join("prevouts.txt");
+        std::fs::write(&prevouts_path, prevouts).unwrap();
+        let script = r#"
+import sys
+from embit.transaction import Transaction
+from embit.script import Script, p2pkh
+from embit.ec import PublicKey, Signature, SchnorrSig
+prev = [l.split() for l in open(sys.argv[1]).read().splitlines()]
+spks = [Script(bytes.fromhex(h)) for h, _ in prev]
+values = [int(v) for _, v in prev]
+for path in sys.argv[2:]:
+    tx = Transaction.parse(open(path, "rb").read())
+    results = []
+    for i, vin in enumerate(tx.vin):
+        spk = spks[i].data
+        items = vin.witness.items
+        try:
+            if spk[0] == 0x51 and len(spk) == 34:
+                assert len(items) == 1 and len(items[0]) == 64
+                h = tx.sighash_taproot(i, spks, values)
+                ok = PublicKey.from_xonly(spk[2:]).schnorr_verify(SchnorrSig.parse(items[0]), h)
+            elif spk[0] == 0x00 and len(spk) == 22:
+                assert len(items) == 2 and items[0][-1] == 1
+                pub = PublicKey.parse(items[1])
+                h = tx.sighash_segwit(i, p2pkh(pub), values[i])
+                ok = pub.verify(Signature.parse(items[0][:-1]), h)
+            else:
+                ok = False
+        except Exception as e:
+            ok = False
+        results.append("ok" if ok else "INVALID")
+    print(path.rsplit("/", 1)[-1], " ".join(results))
+"#;
+        let text = run_python(script, &[&prevouts_path, &files[0], &files[1]]);
+        let n = spent.len();
+        assert!(n >= 2, "{kind:?}: want several inputs");
+        let good = vec!["ok"; n].join(" ");
+        let mut bad = vec!["ok"; n];
+        bad[n - 1] = "INVALID";
+        let bad = bad.join(" ");
+        assert_eq!(
+            text,
+            format!("good.tx {good}\ntampered.tx {bad}\n"),
+            "{kind:?}"
+        );
+    }
 }
 
 /// Many small UTXOs: the inputs, not the outputs, push a batch over the

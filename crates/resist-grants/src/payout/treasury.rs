@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use bdk_wallet::bitcoin::secp256k1::Secp256k1;
 use bdk_wallet::bitcoin::{Address, Amount, BlockHash, OutPoint, ScriptBuf, Transaction, TxOut};
 use bdk_wallet::chain::{BlockId, ConfirmationBlockTime, TxUpdate};
+use bdk_wallet::miniscript::{Descriptor, DescriptorPublicKey};
 use bdk_wallet::{KeychainKind, Update, Wallet};
 use resist_ownership::Network;
 
@@ -35,10 +37,14 @@ pub struct FundingBlock {
 }
 
 impl Treasury {
-    /// Creates the watch-only wallet. Refuses descriptors with private keys.
+    /// Creates the watch-only wallet. Refuses descriptors with private keys
+    /// (extended `xprv`/`tprv` or WIF).
     pub fn new(external: &str, internal: &str, network: Network) -> Result<Self, PayoutError> {
+        let secp = Secp256k1::new();
         for d in [external, internal] {
-            if d.contains("prv") {
+            let (_, secret_keys) = Descriptor::<DescriptorPublicKey>::parse_descriptor(&secp, d)
+                .map_err(|e| PayoutError::Descriptor(e.to_string()))?;
+            if !secret_keys.is_empty() {
                 return Err(PayoutError::PrivateKeyInDescriptor);
             }
         }
