@@ -261,6 +261,14 @@ fn building_is_deterministic() {
         assert_eq!(one_batch(&mut a, &payees, 5).to_base64(), first);
         // And on another treasury with the same state.
         assert_eq!(one_batch(&mut b, &payees, 5).to_base64(), first);
+        // A treasury loaded afresh (another process: nothing built on it)
+        // recognises the change and accepts the signed batch.
+        let mut fresh = funded(&signer, kind);
+        let batch = one_batch(&mut a, &payees, 5);
+        let signed = signer.sign(&batch.psbt);
+        let spent = spent_outputs(&fresh, &batch.psbt);
+        check_signed(&fresh, &batch.psbt, &signed, &payees, &spent).unwrap();
+        assert_eq!(one_batch(&mut fresh, &payees, 5).to_base64(), first);
         // The payees' order does not matter.
         let mut reversed = payees.clone();
         reversed.reverse();

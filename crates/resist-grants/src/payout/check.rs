@@ -1,8 +1,10 @@
 //! Checking a signed payout before it is recorded and broadcast.
 
+use bdk_wallet::KeychainKind;
+use bdk_wallet::bitcoin::bip32::ChildNumber;
 use bdk_wallet::bitcoin::consensus::encode::serialize;
 use bdk_wallet::bitcoin::secp256k1::Secp256k1;
-use bdk_wallet::bitcoin::{Amount, Psbt, Transaction, TxOut, Txid};
+use bdk_wallet::bitcoin::{Amount, Psbt, ScriptBuf, Transaction, TxOut, Txid};
 use bdk_wallet::miniscript::psbt::PsbtExt;
 
 use super::build::resolve;
@@ -104,7 +106,7 @@ pub fn check_signed(
                 found: out.value,
             });
         }
-        if change.is_none() && treasury.is_mine(&out.script_pubkey) {
+        if change.is_none() && treasury_owns(treasury, &out.script_pubkey, unsigned) {
             change = Some(out.value);
             continue;
         }
@@ -218,6 +220,37 @@ pub fn verify_scripts(tx: &Transaction, spent: &[TxOut]) -> Result<(), PayoutErr
         })?;
     }
     Ok(())
+}
+
+/// Whether `script` is the treasury's: one of its known scripts (revealed
+/// or within BDK's lookahead), or derived from its descriptors at the index
+/// that the unsigned PSBT's key origin for that output names (a treasury
+/// loaded afresh has not revealed a change address far ahead).
+fn treasury_owns(treasury: &Treasury, script: &ScriptBuf, unsigned: &Psbt) -> bool {
+    if treasury.is_mine(script) {
+        return true;
+    }
+    let wallet = treasury.wallet();
+    unsigned
+        .unsigned_tx
+        .output
+        .iter()
+        .zip(&unsigned.outputs)
+        .filter(|(o, _)| &o.script_pubkey == script)
+        .flat_map(|(_, out)| {
+            let ecdsa = out.bip32_derivation.values().map(|(_, path)| path);
+            let schnorr = out.tap_key_origins.values().map(|(_, (_, path))| path);
+            ecdsa.chain(schnorr)
+        })
+        .filter_map(|path| match path.into_iter().last() {
+            Some(ChildNumber::Normal { index }) => Some(*index),
+            _ => None,
+        })
+        .any(|index| {
+            [KeychainKind::Internal, KeychainKind::External]
+                .into_iter()
+                .any(|k| wallet.peek_address(k, index).script_pubkey() == *script)
+        })
 }
 
 fn same_inputs(expected: &Transaction, found: &Transaction) -> Result<(), PayoutError> {
