@@ -540,23 +540,8 @@ mod test {
     }
 
     fn queued(window: i64, node: i64) -> Queued {
-        let report = Report {
-            report_id: node.to_be_bytes().repeat(2).try_into().unwrap(),
-            probe_key: [0; 32],
-            window,
-            node,
-            measured_at: 0,
-            outcome: Outcome::Relayed,
-            reply_code: 0,
-            connect_us: 0,
-            handshake_us: 0,
-            rtt_us: 0,
-            sample_requested: 0,
-            sample_bytes: 0,
-            sample_us: 0,
-            canary_nonce: [0; 32],
-            canary_answer: [0; 32],
-        };
+        let id = node.to_be_bytes().repeat(2).try_into().unwrap();
+        let report = Report::blank(id, [0; 32], window, node, Outcome::Relayed);
         Queued {
             report,
             signed: Vec::new(),

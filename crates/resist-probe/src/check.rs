@@ -138,23 +138,13 @@ pub async fn check_node(
         });
     }
     let credentials = credentials(assignment)?;
-    let mut report = Report {
-        report_id: rand::random(),
+    let mut report = Report::blank(
+        rand::random(),
         probe_key,
         window,
-        node: assignment.node,
-        measured_at: 0,
-        outcome: Outcome::ConnectFailed,
-        reply_code: 0,
-        connect_us: 0,
-        handshake_us: 0,
-        rtt_us: 0,
-        sample_requested: 0,
-        sample_bytes: 0,
-        sample_us: 0,
-        canary_nonce: [0; 32],
-        canary_answer: [0; 32],
-    };
+        assignment.node,
+        Outcome::ConnectFailed,
+    );
     let test = Test {
         node: &assignment.endpoint,
         target,
