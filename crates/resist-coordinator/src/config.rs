@@ -41,8 +41,51 @@ pub struct CoordinatorConfig {
     pub limits: LimitsConfig,
     /// Measurement windows, probe assignment and the canary.
     pub measurement: MeasurementConfig,
+    /// The scoring rules of grant epochs.
+    pub grants: GrantsConfig,
     /// Logging.
     pub log: LogConfig,
+}
+
+/// The scoring rules of grant epochs, as configured (any key may be left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrantsConfig {
+    /// Throughput (bits/s) that earns a capacity factor of 1000 per mille.
+    pub capacity_target_bps: u64,
+    /// Lowest capacity factor, per mille.
+    pub capacity_min_permille: u32,
+    /// Highest capacity factor, per mille.
+    pub capacity_max_permille: u32,
+    /// Most one operator receives of a budget, in basis points.
+    pub operator_cap_bps: u32,
+    /// Smallest payment; smaller sums carry over.
+    pub payout_minimum_sat: u64,
+}
+
+impl Default for GrantsConfig {
+    fn default() -> Self {
+        Self {
+            capacity_target_bps: 10_000_000,
+            capacity_min_permille: 100,
+            capacity_max_permille: 2_000,
+            operator_cap_bps: 2_500,
+            payout_minimum_sat: 10_000,
+        }
+    }
+}
+
+impl GrantsConfig {
+    /// The rules as resist-grants takes them.
+    pub fn params(&self) -> resist_grants::ScoringParams {
+        resist_grants::ScoringParams {
+            capacity_target_bps: self.capacity_target_bps,
+            capacity_min_permille: self.capacity_min_permille,
+            capacity_max_permille: self.capacity_max_permille,
+            operator_cap_bps: self.operator_cap_bps,
+            payout_minimum_sat: self.payout_minimum_sat,
+        }
+    }
 }
 
 impl Default for CoordinatorConfig {
@@ -57,6 +100,7 @@ impl Default for CoordinatorConfig {
             danger_allow_private_endpoints: false,
             limits: LimitsConfig::default(),
             measurement: MeasurementConfig::default(),
+            grants: GrantsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -78,6 +122,7 @@ impl fmt::Debug for CoordinatorConfig {
             )
             .field("limits", &self.limits)
             .field("measurement", &self.measurement)
+            .field("grants", &self.grants)
             .field("log", &self.log)
             .finish()
     }
@@ -213,7 +258,7 @@ impl std::fmt::Debug for MeasurementSettings {
 }
 
 impl MeasurementSettings {
-    pub(crate) fn window_secs(&self) -> i64 {
+    pub fn window_secs(&self) -> i64 {
         i64::try_from(self.window.as_secs().max(1)).unwrap_or(i64::MAX)
     }
 
@@ -243,6 +288,8 @@ pub struct Settings {
     pub limits: LimitsConfig,
     /// Windows, assignments, the canary.
     pub measurement: MeasurementSettings,
+    /// The scoring rules of grant epochs.
+    pub grants: resist_grants::ScoringParams,
 }
 
 impl fmt::Debug for Settings {
@@ -254,6 +301,7 @@ impl fmt::Debug for Settings {
             .field("admin_token_hash", &"[redacted]")
             .field("limits", &self.limits)
             .field("measurement", &self.measurement)
+            .field("grants", &self.grants)
             .finish()
     }
 }

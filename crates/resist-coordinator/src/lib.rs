@@ -22,6 +22,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 mod extract;
+pub mod grants;
 mod handlers;
 pub mod measure;
 mod openapi;

@@ -44,6 +44,7 @@ use crate::handlers;
         crate::measure::reports,
         crate::measure::admin_status,
         crate::measure::my_status,
+        crate::grants::preview,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerSchemes, &InputRules),

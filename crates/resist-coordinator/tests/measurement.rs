@@ -437,3 +437,98 @@ async fn status_follows_the_reports() {
     assert!(a.nodes.iter().all(|n| n.reported));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_grant_preview_pays_only_for_ok_windows_and_verifies() {
+    let (h, _dir, probes, registered) = setup().await;
+    // A second operator, registered before the window is planned.
+    let other = Wallet::new(AddressKind::P2tr);
+    let r = signed_register(&h, &other, vec![node("198.51.100.50", 1080)]).await;
+    let second: Registered = h.client().post("/api/operators", Some(&r)).await.unwrap();
+    let blocked_node = second.operator.nodes[0].id;
+    let ok_node = registered.operator.nodes[0].id;
+
+    // Everyone reports: the first operator's first node relays for all; the
+    // second operator's node fails for the censored probes.
+    let mut window = 0;
+    let mut id = 40u8;
+    for p in &probes {
+        let a = assignments(&h, p).await.unwrap();
+        window = a.window;
+        for n in a
+            .nodes
+            .iter()
+            .filter(|n| n.node == ok_node || n.node == blocked_node)
+        {
+            let mut rep = relayed(&h, p, window, n.node, id);
+            id += 1;
+            if n.node == blocked_node && p.view.region.starts_with("censored") {
+                rep.outcome = Outcome::ConnectFailed;
+            }
+            assert_eq!(
+                send(&h, p, &[rep.sign(&p.key)]).await.receipts[0].status,
+                "accepted"
+            );
+        }
+    }
+    // Close the window, then preview it.
+    let start = window * 600;
+    h.clock.set(resist_clock::UnixTime(start + 600));
+    let report: resist_grants::Report = h
+        .admin()
+        .get(&format!(
+            "/api/admin/grants/preview?budget_sat=100000&from={start}&to={}",
+            start + 600
+        ))
+        .await
+        .unwrap();
+    assert!(
+        resist_grants::verify(&report).is_ok(),
+        "{}",
+        resist_grants::verify(&report)
+    );
+    let node_of = |n: i64| report.inputs.nodes.iter().find(|x| x.node == n).unwrap();
+    assert_eq!(node_of(ok_node).ok_windows, 1);
+    assert!(!node_of(ok_node).throughput_samples_bps.is_empty());
+    assert_eq!(
+        node_of(blocked_node).ok_windows,
+        0,
+        "blocked windows earn nothing"
+    );
+    let op = |id: i64| {
+        report
+            .result
+            .per_operator
+            .iter()
+            .find(|o| o.operator == id)
+            .unwrap()
+    };
+    assert_eq!(op(second.operator.id).paid_sat, 0);
+    assert_eq!(
+        op(registered.operator.id).paid_sat + report.result.remainder_sat,
+        100_000
+    );
+    assert!(op(registered.operator.id).paid_sat > 0);
+
+    // A range that ends inside the window does not count it.
+    let partial: resist_grants::Report = h
+        .admin()
+        .get(&format!(
+            "/api/admin/grants/preview?budget_sat=1000&from={start}&to={}",
+            start + 599
+        ))
+        .await
+        .unwrap();
+    assert!(partial.inputs.nodes.iter().all(|n| n.ok_windows == 0));
+    assert_eq!(partial.result.remainder_sat, 1000);
+    // An empty range pays nothing and is not an error.
+    let empty: resist_grants::Report = h
+        .admin()
+        .get(&format!(
+            "/api/admin/grants/preview?budget_sat=5&from={start}&to={start}"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(empty.result.remainder_sat, 5);
+    h.stop().await;
+}

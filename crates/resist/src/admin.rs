@@ -96,7 +96,10 @@ fn read_token(file: Option<&std::path::Path>) -> anyhow::Result<String> {
 }
 
 /// A client for `url` carrying the admin token.
-fn admin_client(url: &str, token_file: Option<&std::path::Path>) -> Result<Client, Failure> {
+pub(crate) fn admin_client(
+    url: &str,
+    token_file: Option<&std::path::Path>,
+) -> Result<Client, Failure> {
     let token = read_token(token_file).map_err(Failure::Config)?;
     Ok(Client::new(url)
         .map_err(|e| Failure::Config(e.into()))?

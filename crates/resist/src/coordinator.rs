@@ -209,6 +209,27 @@ pub fn run(args: CoordinatorArgs) -> Result<(), Failure> {
             layered.invalid("limits.requests_per_minute", "must be at least 1"),
         ));
     }
+    let g = &config.grants;
+    for (key, problem) in [
+        (
+            "grants.capacity_target_bps",
+            (g.capacity_target_bps == 0).then_some("must be above 0"),
+        ),
+        (
+            "grants.operator_cap_bps",
+            (!(1..=10_000).contains(&g.operator_cap_bps))
+                .then_some("must be 1 to 10000 (10000 = no cap)"),
+        ),
+        (
+            "grants.capacity_max_permille",
+            (g.capacity_max_permille < g.capacity_min_permille)
+                .then_some("must be at least grants.capacity_min_permille"),
+        ),
+    ] {
+        if let Some(problem) = problem {
+            return Err(Failure::Config(layered.invalid(key, problem)));
+        }
+    }
     if let Some(url) = &config.database
         && !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
@@ -299,6 +320,7 @@ async fn serve(config: CoordinatorConfig) -> Result<(), Failure> {
             max_report_age: config.measurement.max_report_age,
             max_clock_skew: config.measurement.max_clock_skew,
         },
+        grants: config.grants.params(),
     };
     let shutdown = async move {
         tokio::select! {

@@ -297,6 +297,28 @@ fn probes_classify_nodes_and_no_report_is_lost_or_doubled() {
     let text = net.run("coordinator", &["status", "--coordinator", &net.url()]);
     assert!(text.contains(&format!("127.0.0.1:{port_b}")), "{text}");
 
+    // The funder previews what an epoch over these windows would pay, and the
+    // published report verifies on its own.
+    let report = net.scratch.path().join("preview.json");
+    let report_s = report.to_str().unwrap();
+    let preview = net.run(
+        "grants",
+        &[
+            "preview",
+            "--coordinator",
+            &net.url(),
+            "--budget",
+            "100000",
+            "--days",
+            "1",
+            "--json",
+            report_s,
+        ],
+    );
+    assert!(preview.contains("budget 100000 sat"), "{preview}");
+    let verified = net.run("grants", &["verify", report_s]);
+    assert!(verified.starts_with("OK"), "{verified}");
+
     // Phase 2: kill the coordinator three times while the probes run; during
     // one outage, kill and restart a probe too.
     let mut outages = Vec::new();

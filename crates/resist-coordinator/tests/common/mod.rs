@@ -53,6 +53,11 @@ pub fn settings() -> Settings {
             max_report_age: Duration::from_secs(3600),
             max_clock_skew: Duration::from_secs(120),
         },
+        grants: resist_coordinator::config::GrantsConfig {
+            operator_cap_bps: 10_000,
+            ..Default::default()
+        }
+        .params(),
     }
 }
 

@@ -1,0 +1,194 @@
+//! Grant previews: an epoch's scoring inputs gathered from the measurements
+//! (OK windows and throughput per node, operators and their payout addresses),
+//! scored by resist-grants, and returned as the report a funder would publish.
+//!
+//! A window counts when it lies wholly inside the requested range. A node's
+//! OK windows are the windows `resist_measure::classify` calls OK; its
+//! throughput samples come from every relayed report's canary sample. Node
+//! host names are resolved (5 s at most) for /24 and /48 diversity; a name
+//! that does not resolve is grouped at 0.0.0.0, with every other such name.
+//! Credits carried from earlier epochs arrive with closing epochs (not yet):
+//! a preview has none.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use resist_grants::{AddressType, EpochInputs, NodeInput, OperatorInput, Report};
+use resist_measure::{Observation, Side, classify};
+use resist_ownership::AddressKind;
+use resist_proto::Invalid;
+use resist_proto::region::{self, Region};
+use resist_proto::report::Outcome;
+use resist_store::{Node, NodeId, Store};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::extract::{ApiQuery, BearerHash};
+use crate::openapi::responses as r;
+use crate::{AppState, handlers};
+
+/// Longest range a preview may cover.
+const MAX_RANGE: Duration = Duration::from_secs(366 * 24 * 3600);
+/// Range when none is given.
+const DEFAULT_RANGE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Time allowed to resolve one node's host name.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
+    Router::new().route("/api/admin/grants/preview", get(preview::<S>))
+}
+
+/// `?budget_sat=N&from=T&to=T`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PreviewQuery {
+    /// Satoshis to distribute.
+    #[param(minimum = 0, maximum = 2_100_000_000_000_000_i64)]
+    budget_sat: u64,
+    /// Start of the range, Unix seconds (default: `to` minus 7 days; a range
+    /// longer than 366 days is cut to its last 366 days; from ≥ to is empty).
+    from: Option<i64>,
+    /// End of the range, Unix seconds (default: now). Only whole windows inside count.
+    to: Option<i64>,
+}
+
+/// What an epoch over a range would pay (admin). Changes nothing.
+#[utoipa::path(get, path = "/api/admin/grants/preview", tag = "admin", params(PreviewQuery),
+    responses((status = 200, description = "An epoch report (resist-grants format_version 1): inputs and result; `resist grants verify` checks it", body = Object),
+        r::Invalid, r::Unauthorized, r::Unavailable),
+    security(("admin_token" = [])))]
+pub(crate) async fn preview<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    bearer: BearerHash,
+    ApiQuery(q): ApiQuery<PreviewQuery>,
+) -> Result<Json<Report>, ApiError> {
+    handlers::admin(&state, &bearer)?;
+    let now = state.clock.now().seconds();
+    let to = q.to.unwrap_or(now);
+    // A range longer than 366 days is cut to its last 366 days; an empty or
+    // reversed range has no windows (and pays nothing).
+    let from = q
+        .from
+        .unwrap_or_else(|| to.saturating_sub(secs(DEFAULT_RANGE)))
+        .max(to.saturating_sub(secs(MAX_RANGE)));
+    let inputs = epoch_inputs(&state, q.budget_sat, from, to).await?;
+    let report = Report::new(inputs).map_err(|e| Invalid::new("budget_sat", e.to_string()))?;
+    Ok(Json(report))
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The scoring inputs of the whole windows in `[from, to)`.
+pub async fn epoch_inputs<S: Store>(
+    state: &AppState<S>,
+    budget_sat: u64,
+    from: i64,
+    to: i64,
+) -> Result<EpochInputs, ApiError> {
+    let m = &state.settings.measurement;
+    let len = m.window_secs();
+    let first = from
+        .div_euclid(len)
+        .saturating_add(i64::from(from.rem_euclid(len) != 0));
+    let last = to.div_euclid(len).saturating_sub(1);
+    let nodes = state.store.nodes().await?;
+    let mut ok: BTreeMap<NodeId, u32> = BTreeMap::new();
+    let mut samples: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
+    if first <= last {
+        let mut obs: BTreeMap<(NodeId, i64), Vec<Observation>> = BTreeMap::new();
+        for s in state.store.report_summaries(first, last).await? {
+            let Ok(region) = s.region.parse::<Region>() else {
+                continue;
+            };
+            let side = match region.side() {
+                region::Side::Censored => Side::Censored,
+                region::Side::Free => Side::Free,
+            };
+            let relayed = s.outcome == Outcome::Relayed.as_str();
+            obs.entry((s.node, s.window))
+                .or_default()
+                .push(Observation { side, relayed });
+            if relayed && s.sample_us > 0 && s.sample_bytes > 0 {
+                let bps = u64::from(s.sample_bytes) * 8 * 1_000_000 / u64::from(s.sample_us);
+                samples.entry(s.node).or_default().push(bps);
+            }
+        }
+        for ((node, _), o) in obs {
+            if classify(&o).status() == resist_measure::Status::Ok {
+                *ok.entry(node).or_default() += 1;
+            }
+        }
+    }
+    let operators = state.store.operators().await?;
+    let with_nodes: BTreeSet<i64> = nodes.iter().map(|n| n.operator.0).collect();
+    let mut op_inputs = Vec::new();
+    for o in operators.iter().filter(|o| with_nodes.contains(&o.id.0)) {
+        let address = resist_ownership::parse_address(&o.payout_address, state.settings.network)
+            .map_err(|e| {
+                ApiError::Internal(format!("payout address of operator {}: {e}", o.id.0))
+            })?;
+        op_inputs.push(OperatorInput {
+            operator: o.id.0,
+            payout_address: o.payout_address.clone(),
+            address_type: address_type(address.kind())?,
+            credit_sat: 0,
+        });
+    }
+    let mut node_inputs = Vec::with_capacity(nodes.len());
+    for n in &nodes {
+        node_inputs.push(NodeInput {
+            node: n.id.0,
+            operator: n.operator.0,
+            ip: ip_of(n).await,
+            ok_windows: ok.get(&n.id).copied().unwrap_or(0),
+            throughput_samples_bps: samples.remove(&n.id).unwrap_or_default(),
+        });
+    }
+    Ok(EpochInputs {
+        epoch: 0,
+        budget_sat,
+        params: state.settings.grants,
+        operators: op_inputs,
+        nodes: node_inputs,
+    })
+}
+
+fn address_type(kind: AddressKind) -> Result<AddressType, ApiError> {
+    Ok(match kind {
+        AddressKind::P2pkh => AddressType::P2pkh,
+        AddressKind::P2sh => AddressType::P2sh,
+        AddressKind::P2wpkh => AddressType::P2wpkh,
+        AddressKind::P2wsh => AddressType::P2wsh,
+        AddressKind::P2tr => AddressType::P2tr,
+        other => {
+            return Err(ApiError::Internal(format!(
+                "no dust limit known for {other:?}"
+            )));
+        }
+    })
+}
+
+/// The node's address for diversity grouping.
+async fn ip_of(n: &Node) -> IpAddr {
+    if let Ok(ip) = n.host.parse::<IpAddr>() {
+        return ip;
+    }
+    match tokio::time::timeout(
+        RESOLVE_TIMEOUT,
+        tokio::net::lookup_host((n.host.as_str(), n.port)),
+    )
+    .await
+    {
+        Ok(Ok(mut addrs)) => addrs
+            .next()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()),
+        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
+}
