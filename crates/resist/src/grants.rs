@@ -25,7 +25,7 @@ pub enum GrantsCommand {
     ///
     /// The coordinator gathers every node's OK windows (a censored-region probe
     /// relayed) and throughput samples in the range, scores them with the rules in
-    /// its [grants] configuration, and returns the report an epoch would publish.
+    /// its `[grants]` configuration, and returns the report an epoch would publish.
     /// Needs the admin token. Next (not yet): `close` the epoch, then `psbt`.
     #[command(verbatim_doc_comment)]
     Preview {
