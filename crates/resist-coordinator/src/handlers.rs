@@ -176,15 +176,23 @@ pub(crate) async fn me<S: Store>(
     State(state): St<S>,
     BearerHash(hash): BearerHash,
 ) -> Answer<axum::Json<OperatorView>> {
-    let operator = state
+    let operator = operator_by_token(&state, &hash).await?;
+    let nodes = state.store.nodes_of(operator.id).await?;
+    Ok(axum::Json(views::operator(&operator, &nodes)))
+}
+
+/// The operator an access token belongs to (401 if none).
+pub(crate) async fn operator_by_token<S: Store>(
+    state: &AppState<S>,
+    hash: &[u8; 32],
+) -> Result<Operator, ApiError> {
+    state
         .store
-        .operator_by_token(&hash)
+        .operator_by_token(hash)
         .await?
         .ok_or(ApiError::Unauthorized(
             "unknown operator token; `resist operator rotate-token` issues a new one",
-        ))?;
-    let nodes = state.store.nodes_of(operator.id).await?;
-    Ok(axum::Json(views::operator(&operator, &nodes)))
+        ))
 }
 
 /// Adds a node (signed by the payout address).
@@ -490,7 +498,9 @@ pub(crate) fn admin<S>(state: &AppState<S>, bearer: &BearerHash) -> Result<(), A
     if bool::from(bearer.0.ct_eq(&state.settings.admin_token_hash)) {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized("wrong admin token"))
+        Err(ApiError::Unauthorized(
+            "wrong admin token; use the one in the coordinator's admin-token file or RESIST_ADMIN_TOKEN",
+        ))
     }
 }
 

@@ -306,7 +306,9 @@ async fn authorize_probe<S: Store>(
     path: &str,
 ) -> Result<Probe, ApiError> {
     let verified = resist_proto::probe_auth::verify(&caller.0, method.as_str(), path).ok_or(
-        ApiError::Unauthorized("the probe signature does not verify for this request"),
+        ApiError::Unauthorized(
+            "the probe signature does not verify for this request: `resist probe` signs each request with its key file; check that --key is the enrolled key",
+        ),
     )?;
     let now = state.clock.now().seconds();
     let skew =
@@ -380,11 +382,7 @@ pub(crate) async fn my_status<S: Store>(
     BearerHash(hash): BearerHash,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<axum::Json<Vec<NodeStatusView>>, ApiError> {
-    let operator = state
-        .store
-        .operator_by_token(&hash)
-        .await?
-        .ok_or(ApiError::Unauthorized("unknown operator token"))?;
+    let operator = handlers::operator_by_token(&state, &hash).await?;
     let windows = q.windows()?;
     let nodes = state.store.nodes_of(operator.id).await?;
     Ok(axum::Json(node_status(&state, &nodes, windows).await?))

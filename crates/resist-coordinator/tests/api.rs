@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADMIN_TOKEN, Harness, Wallet, node, settings, signed_register};
+use common::{Harness, Wallet, node, settings, signed_register};
 use reqwest::StatusCode;
 use resist_coordinator::client::{ClientError, Method};
 use resist_ownership::AddressKind;
@@ -564,7 +564,6 @@ async fn admin_enrols_lists_and_disables_probes() {
             .unwrap_err(),
     );
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let _ = ADMIN_TOKEN;
     h.stop().await;
 }
 
