@@ -11,9 +11,9 @@ use std::path::Path;
 use resist_clock::UnixTime;
 
 use crate::{
-    AssignmentRow, ChangeProof, Ingested, NewNode, NewOperator, NewProbe, NewReport, Node, NodeId,
-    NodeUpdate, Operator, OperatorId, PostgresStore, Probe, ProbeId, ProofRecord, ReportSummary,
-    SqliteStore, Store, StoreError, StoredReport,
+    AssignmentRow, Batch, ChangeProof, Epoch, Ingested, NewBatch, NewEpoch, NewNode, NewOperator,
+    NewProbe, NewReport, Node, NodeId, NodeUpdate, Operator, OperatorId, PostgresStore, Probe,
+    ProbeId, ProofRecord, Recorded, ReportSummary, SqliteStore, Store, StoreError, StoredReport,
 };
 
 /// A store on whichever backend the configuration names.
@@ -247,5 +247,53 @@ impl Store for AnyStore {
 
     async fn reports_of(&self, probe: ProbeId) -> Result<Vec<StoredReport>, StoreError> {
         delegate!(self.reports_of(probe))
+    }
+
+    async fn close_epoch(&self, epoch: &NewEpoch, now: UnixTime) -> Result<Epoch, StoreError> {
+        delegate!(self.close_epoch(epoch, now))
+    }
+
+    async fn epoch(&self, epoch: i64) -> Result<Option<Epoch>, StoreError> {
+        delegate!(self.epoch(epoch))
+    }
+
+    async fn epochs(&self) -> Result<Vec<Epoch>, StoreError> {
+        delegate!(self.epochs())
+    }
+
+    async fn record_export(
+        &self,
+        epoch: i64,
+        batches: &[NewBatch],
+        now: UnixTime,
+    ) -> Result<Recorded, StoreError> {
+        delegate!(self.record_export(epoch, batches, now))
+    }
+
+    async fn batches_of(&self, epoch: i64) -> Result<Vec<Batch>, StoreError> {
+        delegate!(self.batches_of(epoch))
+    }
+
+    async fn batches(&self) -> Result<Vec<Batch>, StoreError> {
+        delegate!(self.batches())
+    }
+
+    async fn record_signed(
+        &self,
+        epoch: i64,
+        batch: u32,
+        signed_tx: &[u8],
+        now: UnixTime,
+    ) -> Result<Recorded, StoreError> {
+        delegate!(self.record_signed(epoch, batch, signed_tx, now))
+    }
+
+    async fn record_broadcast(
+        &self,
+        epoch: i64,
+        batch: u32,
+        now: UnixTime,
+    ) -> Result<Recorded, StoreError> {
+        delegate!(self.record_broadcast(epoch, batch, now))
     }
 }

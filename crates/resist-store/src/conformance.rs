@@ -20,9 +20,9 @@ use std::task::Poll;
 use resist_clock::UnixTime;
 
 use crate::{
-    AssignmentRow, ChangeProof, ConflictKind, Ingested, NewNode, NewOperator, NewProbe, NewReport,
-    Node, NodeId, NodeUpdate, OperatorId, ProbeId, Protocol, ReportSummary, Signature, Store,
-    StoreError, StoredReport,
+    AssignmentRow, ChangeProof, ConflictKind, EpochState, Ingested, NewBatch, NewEpoch, NewNode,
+    NewOperator, NewProbe, NewReport, Node, NodeId, NodeUpdate, OperatorId, ProbeId, Protocol,
+    Recorded, ReportSummary, Signature, Store, StoreError, StoredReport,
 };
 
 /// Every story, each given a fresh store from `make`, in a fixed order. Prints
@@ -72,6 +72,10 @@ where
         report_summaries_range_and_regions,
         reports_round_trip,
         report_checks_hold,
+        epochs_form_one_chain,
+        epoch_payout_lifecycle,
+        concurrent_close_epoch,
+        concurrent_export,
     );
 }
 
@@ -2101,6 +2105,256 @@ pub async fn report_checks_hold<S: Store>(s: &S) {
             .await
             .unwrap(),
         Ingested::Accepted
+    );
+}
+
+// --- grant epochs -----------------------------------------------------------------
+
+fn new_epoch(epoch: i64, first_window: i64, last_window: i64, budget_sat: u64) -> NewEpoch {
+    NewEpoch {
+        epoch,
+        first_window,
+        last_window,
+        budget_sat,
+        report: format!("{{\"epoch\":{epoch},\"budget\":{budget_sat}}}"),
+    }
+}
+
+fn new_batch(batch: u32, tag: u8) -> NewBatch {
+    NewBatch {
+        batch,
+        psbt: vec![
+            0x70,
+            0x73,
+            0x62,
+            0x74,
+            0xff,
+            tag,
+            u8::try_from(batch).unwrap(),
+        ],
+        txid: [tag.wrapping_add(u8::try_from(batch).unwrap()); 32],
+        payees: 3 + batch,
+        amount_sat: 100_000 + u64::from(batch),
+        fee_sat: 1_000,
+    }
+}
+
+/// Epoch 1 starts anywhere; every later epoch starts at the window after the
+/// previous one's last, so no window is paid twice; a number closes once.
+pub async fn epochs_form_one_chain<S: Store>(s: &S) {
+    assert_eq!(s.epoch(1).await.unwrap(), None);
+    assert!(s.epochs().await.unwrap().is_empty());
+    assert_not_found(
+        s.close_epoch(&new_epoch(2, 10, 19, 1000), at(1)).await,
+        "previous epoch",
+    );
+    let first = s
+        .close_epoch(&new_epoch(1, 10, 19, 1000), at(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            first.epoch,
+            first.first_window,
+            first.last_window,
+            first.budget_sat
+        ),
+        (1, 10, 19, 1000)
+    );
+    assert_eq!(first.state, EpochState::Closed);
+    assert_eq!(first.report, new_epoch(1, 10, 19, 1000).report);
+    assert_eq!((first.batches, first.closed_at), (None, at(2)));
+    assert_eq!(s.epoch(1).await.unwrap(), Some(first.clone()));
+    // Closing 1 again (another range, another budget): refused, 1 unchanged.
+    assert_conflict(
+        s.close_epoch(&new_epoch(1, 10, 29, 5000), at(3)).await,
+        ConflictKind::Epoch,
+    );
+    assert_eq!(s.epoch(1).await.unwrap(), Some(first));
+    // A gap, an overlap, or a skipped number: refused.
+    for (n, from, to) in [(2, 21, 30), (2, 19, 30), (2, 5, 9), (3, 20, 30)] {
+        assert_not_found(
+            s.close_epoch(&new_epoch(n, from, to, 1), at(4)).await,
+            "previous epoch",
+        );
+    }
+    // An empty or reversed range: refused by the schema.
+    assert!(matches!(
+        s.close_epoch(&new_epoch(2, 20, 19, 1), at(4)).await,
+        Err(StoreError::Database(_))
+    ));
+    s.close_epoch(&new_epoch(2, 20, 20, 0), at(5))
+        .await
+        .unwrap();
+    s.close_epoch(&new_epoch(3, 21, 40, 7), at(6))
+        .await
+        .unwrap();
+    let all = s.epochs().await.unwrap();
+    let ranges: Vec<_> = all
+        .iter()
+        .map(|e| (e.epoch, e.first_window, e.last_window))
+        .collect();
+    assert_eq!(ranges, vec![(1, 10, 19), (2, 20, 20), (3, 21, 40)]);
+}
+
+/// closed → psbt_exported → signed → broadcast, each step recorded once.
+pub async fn epoch_payout_lifecycle<S: Store>(s: &S) {
+    assert_not_found(s.record_export(1, &[new_batch(0, 1)], at(1)).await, "epoch");
+    s.close_epoch(&new_epoch(1, 0, 9, 50_000), at(1))
+        .await
+        .unwrap();
+    assert_not_found(s.record_signed(1, 0, b"tx", at(2)).await, "payout batch");
+    assert!(s.batches_of(1).await.unwrap().is_empty());
+
+    let exported = [new_batch(0, 1), new_batch(1, 1)];
+    assert_eq!(
+        s.record_export(1, &exported, at(3)).await.unwrap(),
+        Recorded::Now(EpochState::PsbtExported)
+    );
+    // Exporting again (other batches): nothing changes.
+    assert_eq!(
+        s.record_export(1, &[new_batch(0, 9)], at(4)).await.unwrap(),
+        Recorded::Already(EpochState::PsbtExported)
+    );
+    let batches = s.batches_of(1).await.unwrap();
+    let unsigned: Vec<_> = batches.iter().map(|b| b.unsigned.clone()).collect();
+    assert_eq!(unsigned, exported.to_vec(), "the first export stands");
+    assert!(
+        batches
+            .iter()
+            .all(|b| b.epoch == 1 && b.signed_tx.is_none())
+    );
+    let e = s.epoch(1).await.unwrap().unwrap();
+    assert_eq!(
+        (e.state, e.batches, e.exported_at),
+        (EpochState::PsbtExported, Some(2), Some(at(3)))
+    );
+
+    assert_not_found(s.record_broadcast(1, 0, at(5)).await, "signed payout batch");
+    assert_not_found(s.record_signed(1, 2, b"tx", at(5)).await, "payout batch");
+    assert_eq!(
+        s.record_signed(1, 0, b"signed-0", at(6)).await.unwrap(),
+        Recorded::Now(EpochState::PsbtExported),
+        "one batch of two signed"
+    );
+    // Signed again (another signature of the same transaction): the first stays.
+    assert_eq!(
+        s.record_signed(1, 0, b"signed-0-again", at(7))
+            .await
+            .unwrap(),
+        Recorded::Already(EpochState::PsbtExported)
+    );
+    assert_eq!(
+        s.record_signed(1, 1, b"signed-1", at(8)).await.unwrap(),
+        Recorded::Now(EpochState::Signed)
+    );
+    let batches = s.batches_of(1).await.unwrap();
+    assert_eq!(batches[0].signed_tx.as_deref(), Some(&b"signed-0"[..]));
+    assert_eq!(
+        (batches[0].signed_at, batches[1].signed_at),
+        (Some(at(6)), Some(at(8)))
+    );
+    assert_eq!(s.epoch(1).await.unwrap().unwrap().signed_at, Some(at(8)));
+
+    assert_eq!(
+        s.record_broadcast(1, 1, at(9)).await.unwrap(),
+        Recorded::Now(EpochState::Signed)
+    );
+    assert_eq!(
+        s.record_broadcast(1, 1, at(10)).await.unwrap(),
+        Recorded::Already(EpochState::Signed)
+    );
+    assert_eq!(
+        s.record_broadcast(1, 0, at(11)).await.unwrap(),
+        Recorded::Now(EpochState::Broadcast)
+    );
+    let e = s.epoch(1).await.unwrap().unwrap();
+    assert_eq!(
+        (e.state, e.broadcast_at),
+        (EpochState::Broadcast, Some(at(11)))
+    );
+    assert_eq!(s.batches_of(1).await.unwrap()[1].broadcast_at, Some(at(9)));
+    // Nothing moves a broadcast epoch.
+    assert_eq!(
+        s.record_export(1, &[new_batch(0, 5)], at(12))
+            .await
+            .unwrap(),
+        Recorded::Already(EpochState::Broadcast)
+    );
+    assert_eq!(
+        s.record_signed(1, 0, b"late", at(12)).await.unwrap(),
+        Recorded::Already(EpochState::Broadcast)
+    );
+    // All batches of all epochs.
+    s.close_epoch(&new_epoch(2, 10, 19, 1), at(13))
+        .await
+        .unwrap();
+    s.record_export(2, &[new_batch(0, 7)], at(14))
+        .await
+        .unwrap();
+    let all: Vec<_> = s
+        .batches()
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| (b.epoch, b.unsigned.batch))
+        .collect();
+    assert_eq!(all, vec![(1, 0), (1, 1), (2, 0)]);
+}
+
+/// Racing closes of one epoch number: one wins, the others get Conflict(Epoch).
+pub async fn concurrent_close_epoch<S: Store>(s: &S) {
+    for n in 1..=3i64 {
+        let results = join_all((0..RACERS).map(|i| async move {
+            let budget = 1000 + u64::try_from(i).unwrap();
+            s.close_epoch(&new_epoch(n, n * 10, n * 10 + 9, budget), at(n))
+                .await
+        }))
+        .await;
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        for r in results.iter().filter(|r| r.is_err()) {
+            assert!(
+                matches!(r, Err(StoreError::Conflict(ConflictKind::Epoch))),
+                "losers get Conflict(Epoch), got {r:?}"
+            );
+        }
+    }
+    assert_eq!(s.epochs().await.unwrap().len(), 3);
+}
+
+/// Racing exports of one epoch: exactly one records its batches.
+pub async fn concurrent_export<S: Store>(s: &S) {
+    s.close_epoch(&new_epoch(1, 0, 9, 1), at(1)).await.unwrap();
+    let results = join_all((0..RACERS).map(|i| async move {
+        let tag = u8::try_from(i * 10).unwrap();
+        let batches = [new_batch(0, tag), new_batch(1, tag)];
+        (tag, s.record_export(1, &batches, at(2)).await.unwrap())
+    }))
+    .await;
+    let winners: Vec<u8> = results
+        .iter()
+        .filter(|(_, r)| *r == Recorded::Now(EpochState::PsbtExported))
+        .map(|(tag, _)| *tag)
+        .collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    assert!(results.iter().all(|(_, r)| matches!(
+        r,
+        Recorded::Now(_) | Recorded::Already(EpochState::PsbtExported)
+    )));
+    let stored: Vec<_> = s
+        .batches_of(1)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.unsigned)
+        .collect();
+    assert_eq!(
+        stored,
+        vec![new_batch(0, winners[0]), new_batch(1, winners[0])]
     );
 }
 

@@ -17,6 +17,9 @@ pub enum ConflictKind {
     /// Another operator already has this access token hash. Tokens are
     /// random, so this means the caller reused one: generate a fresh token.
     AccessToken,
+    /// This epoch is closed already (by another coordinator, or by an
+    /// earlier run of the same command).
+    Epoch,
 }
 
 impl std::fmt::Display for ConflictKind {
@@ -26,6 +29,7 @@ impl std::fmt::Display for ConflictKind {
             ConflictKind::Endpoint => "a node with this host and port is already registered",
             ConflictKind::ProbeKey => "a probe with this public key is already enrolled",
             ConflictKind::AccessToken => "this access token is already in use",
+            ConflictKind::Epoch => "this epoch is closed already",
             ConflictKind::AlreadyReported => {
                 "this probe already reported on this node in this window"
             }

@@ -20,9 +20,9 @@ mod test;
 pub use any::AnyStore;
 pub use error::{ConflictKind, StoreError};
 pub use model::{
-    AssignmentRow, ChangeProof, Ingested, NewNode, NewOperator, NewProbe, NewReport, Node, NodeId,
-    NodeUpdate, Operator, OperatorId, Probe, ProbeId, ProofRecord, Protocol, ReportSummary,
-    Signature, StoredReport,
+    AssignmentRow, Batch, ChangeProof, Epoch, EpochState, Ingested, NewBatch, NewEpoch, NewNode,
+    NewOperator, NewProbe, NewReport, Node, NodeId, NodeUpdate, Operator, OperatorId, Probe,
+    ProbeId, ProofRecord, Protocol, Recorded, ReportSummary, Signature, StoredReport,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::{SQLITE_FILE_NAME, SqliteStore};
@@ -243,4 +243,69 @@ pub trait Store: Send + Sync + 'static {
         &self,
         probe: ProbeId,
     ) -> impl Future<Output = Result<Vec<StoredReport>, StoreError>> + Send;
+
+    // --- grant epochs (issue 6) -----------------------------------------------
+    //
+    // An epoch is paid at most once: its state moves closed → psbt_exported →
+    // signed → broadcast, each step one conditional change, and the schema
+    // refuses any other (see migrations/*/0003_grants.sql).
+
+    /// Closes an epoch: stores its range, budget and report, in state closed.
+    ///
+    /// Epoch 1 may start anywhere; epoch n > 1 must start at the window after
+    /// epoch n−1's last. `Conflict(Epoch)` if this number is closed already
+    /// (a racing coordinator, or a repeated command); `NotFound { what:
+    /// "previous epoch" }` if epoch n−1 is missing or ends elsewhere.
+    fn close_epoch(
+        &self,
+        epoch: &NewEpoch,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Epoch, StoreError>> + Send;
+
+    /// The closed epoch with this number.
+    fn epoch(&self, epoch: i64) -> impl Future<Output = Result<Option<Epoch>, StoreError>> + Send;
+
+    /// Every closed epoch, in order.
+    fn epochs(&self) -> impl Future<Output = Result<Vec<Epoch>, StoreError>> + Send;
+
+    /// Records the epoch's unsigned payout batches (numbered 0..n) and moves
+    /// it to psbt_exported, in one transaction. If the epoch is past closed
+    /// already, records nothing and says so with [`Recorded::Already`]: the
+    /// batches recorded first stand (read them with [`Store::batches_of`]).
+    fn record_export(
+        &self,
+        epoch: i64,
+        batches: &[NewBatch],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// The epoch's payout batches, by index.
+    fn batches_of(&self, epoch: i64)
+    -> impl Future<Output = Result<Vec<Batch>, StoreError>> + Send;
+
+    /// Every payout batch of every epoch (to keep one epoch's PSBT from
+    /// spending the coins another's already spends).
+    fn batches(&self) -> impl Future<Output = Result<Vec<Batch>, StoreError>> + Send;
+
+    /// Records a batch's checked, signed transaction; when it is the epoch's
+    /// last unsigned batch, the epoch moves to signed in the same transaction.
+    /// A batch signed before keeps its first transaction ([`Recorded::Already`]).
+    /// `NotFound { what: "payout batch" }` if there is no such batch.
+    fn record_signed(
+        &self,
+        epoch: i64,
+        batch: u32,
+        signed_tx: &[u8],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+
+    /// Records that a signed batch was broadcast; when it is the epoch's last,
+    /// the epoch moves to broadcast in the same transaction. `NotFound { what:
+    /// "signed payout batch" }` if the batch does not exist or is not signed.
+    fn record_broadcast(
+        &self,
+        epoch: i64,
+        batch: u32,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
 }

@@ -283,3 +283,131 @@ pub struct ReportSummary {
     /// Microseconds to receive it.
     pub sample_us: u32,
 }
+
+// --- grant epochs (issue 6) -----------------------------------------------------
+
+/// Where an epoch's payout stands. Only moves forward, in this order; the
+/// database refuses anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EpochState {
+    /// Scored and published; nothing exported yet.
+    Closed,
+    /// The unsigned payout batches are recorded (re-exporting returns them).
+    PsbtExported,
+    /// Every batch came back signed, was checked, and is recorded.
+    Signed,
+    /// Every batch was handed to the chain source.
+    Broadcast,
+}
+
+impl EpochState {
+    /// The name stored in the database and shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpochState::Closed => "closed",
+            EpochState::PsbtExported => "psbt_exported",
+            EpochState::Signed => "signed",
+            EpochState::Broadcast => "broadcast",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<EpochState, crate::StoreError> {
+        Ok(match s {
+            "closed" => EpochState::Closed,
+            "psbt_exported" => EpochState::PsbtExported,
+            "signed" => EpochState::Signed,
+            "broadcast" => EpochState::Broadcast,
+            other => return Err(crate::StoreError::Corrupt(format!("epoch state {other:?}"))),
+        })
+    }
+}
+
+impl std::fmt::Display for EpochState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An epoch to close: its whole windows, budget and published report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEpoch {
+    /// Its number: 1 for the first, then one more than the last closed.
+    pub epoch: i64,
+    /// Its first window; for epoch n > 1, the window after epoch n−1's last.
+    pub first_window: i64,
+    /// Its last window (inclusive).
+    pub last_window: i64,
+    /// Satoshis distributed (without the credits carried in).
+    pub budget_sat: u64,
+    /// The report (resist-grants JSON), as published.
+    pub report: String,
+}
+
+/// A closed epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Epoch {
+    /// Its number.
+    pub epoch: i64,
+    /// Its first window.
+    pub first_window: i64,
+    /// Its last window (inclusive).
+    pub last_window: i64,
+    /// Satoshis distributed.
+    pub budget_sat: u64,
+    /// The report, as published.
+    pub report: String,
+    /// Where its payout stands.
+    pub state: EpochState,
+    /// How many payout batches it has (from the export on).
+    pub batches: Option<u32>,
+    /// When it was closed.
+    pub closed_at: UnixTime,
+    /// When its batches were recorded.
+    pub exported_at: Option<UnixTime>,
+    /// When its last batch was recorded signed.
+    pub signed_at: Option<UnixTime>,
+    /// When its last batch was broadcast.
+    pub broadcast_at: Option<UnixTime>,
+}
+
+/// An unsigned payout batch to record with an epoch's export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewBatch {
+    /// Its index in the epoch, from 0.
+    pub batch: u32,
+    /// The unsigned PSBT (BIP-174 binary).
+    pub psbt: Vec<u8>,
+    /// Its txid (internal byte order).
+    pub txid: [u8; 32],
+    /// How many payees it pays.
+    pub payees: u32,
+    /// What it pays them in all, in satoshis.
+    pub amount_sat: u64,
+    /// Its fee.
+    pub fee_sat: u64,
+}
+
+/// A recorded payout batch and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// The epoch.
+    pub epoch: i64,
+    /// As exported.
+    pub unsigned: NewBatch,
+    /// The checked, signed transaction (consensus encoding), once finalized.
+    pub signed_tx: Option<Vec<u8>>,
+    /// When it was recorded signed.
+    pub signed_at: Option<UnixTime>,
+    /// When it was broadcast.
+    pub broadcast_at: Option<UnixTime>,
+}
+
+/// What recording an export, a signature or a broadcast did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// This call recorded it; the epoch is now in this state.
+    Now(EpochState),
+    /// It was recorded before (by this or another coordinator); nothing
+    /// changed. The epoch is in this state.
+    Already(EpochState),
+}

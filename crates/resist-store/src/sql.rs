@@ -17,8 +17,9 @@ use resist_clock::UnixTime;
 use sqlx::error::{DatabaseError, ErrorKind};
 
 use crate::{
-    AssignmentRow, ConflictKind, NewReport, Node, NodeId, Operator, OperatorId, Probe, ProbeId,
-    ProofRecord, Protocol, ReportSummary, StoreError, StoredReport,
+    AssignmentRow, Batch, ConflictKind, Epoch, EpochState, NewBatch, NewReport, Node, NodeId,
+    Operator, OperatorId, Probe, ProbeId, ProofRecord, Protocol, ReportSummary, StoreError,
+    StoredReport,
 };
 
 /// Every statement, with `$N` parameters. Column lists are spelled out in each
@@ -129,6 +130,62 @@ pub(crate) mod q {
     pub(crate) const REPORTS_OF: &str = "SELECT probe_id, report_id, \"window\", node_id, \
          measured_at, received_at, outcome, reply_code, connect_us, handshake_us, rtt_us, \
          sample_bytes, sample_us, signed FROM reports WHERE probe_id = $1 ORDER BY id";
+
+    // Grant epochs. Every state change is a conditional UPDATE (… AND state =
+    // the state before), so of two coordinators racing only one moves it; the
+    // triggers of migration 0003 refuse anything else.
+
+    pub(crate) const EPOCH_INSERT: &str = "INSERT INTO epochs \
+         (epoch, prev_epoch, prev_last_window, first_window, last_window, budget_sat, report, \
+         state, closed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'closed', $8)";
+    macro_rules! epoch_columns {
+        () => {
+            "epoch, first_window, last_window, budget_sat, report, state, batches, closed_at, \
+             exported_at, signed_at, broadcast_at"
+        };
+    }
+    pub(crate) const EPOCH_BY_NUMBER: &str =
+        concat!("SELECT ", epoch_columns!(), " FROM epochs WHERE epoch = $1");
+    pub(crate) const EPOCHS: &str =
+        concat!("SELECT ", epoch_columns!(), " FROM epochs ORDER BY epoch");
+    pub(crate) const EPOCH_EXPORT: &str = "UPDATE epochs \
+         SET state = 'psbt_exported', batches = $2, exported_at = $3 \
+         WHERE epoch = $1 AND state = 'closed'";
+    pub(crate) const EPOCH_SIGNED: &str = "UPDATE epochs SET state = 'signed', signed_at = $2 \
+         WHERE epoch = $1 AND state = 'psbt_exported' AND batches = (SELECT count(*) \
+             FROM payout_batches b WHERE b.epoch = $1 AND b.signed_tx IS NOT NULL)";
+    pub(crate) const EPOCH_BROADCAST: &str = "UPDATE epochs \
+         SET state = 'broadcast', broadcast_at = $2 \
+         WHERE epoch = $1 AND state = 'signed' AND batches = (SELECT count(*) \
+             FROM payout_batches b WHERE b.epoch = $1 AND b.broadcast_at IS NOT NULL)";
+    pub(crate) const EPOCH_STATE: &str = "SELECT state FROM epochs WHERE epoch = $1";
+
+    pub(crate) const BATCH_INSERT: &str = "INSERT INTO payout_batches \
+         (epoch, batch, psbt, txid, payees, amount_sat, fee_sat) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    macro_rules! batch_columns {
+        () => {
+            "epoch, batch, psbt, txid, payees, amount_sat, fee_sat, signed_tx, signed_at, \
+             broadcast_at"
+        };
+    }
+    pub(crate) const BATCHES_OF: &str = concat!(
+        "SELECT ",
+        batch_columns!(),
+        " FROM payout_batches WHERE epoch = $1 ORDER BY batch"
+    );
+    pub(crate) const BATCHES: &str = concat!(
+        "SELECT ",
+        batch_columns!(),
+        " FROM payout_batches ORDER BY epoch, batch"
+    );
+    pub(crate) const BATCH_SIGN: &str = "UPDATE payout_batches \
+         SET signed_tx = $3, signed_at = $4 \
+         WHERE epoch = $1 AND batch = $2 AND signed_tx IS NULL";
+    pub(crate) const BATCH_BROADCAST: &str = "UPDATE payout_batches SET broadcast_at = $3 \
+         WHERE epoch = $1 AND batch = $2 AND signed_tx IS NOT NULL AND broadcast_at IS NULL";
+    pub(crate) const BATCH_STATUS: &str = "SELECT signed_tx IS NOT NULL, broadcast_at IS NOT NULL \
+         FROM payout_batches WHERE epoch = $1 AND batch = $2";
 }
 
 /// Pairs per `INSERT INTO assignments` statement: 2 parameters each plus the
@@ -374,6 +431,91 @@ pub(crate) fn classify(e: sqlx::Error, missing: &'static str) -> StoreError {
     StoreError::Database(e)
 }
 
+/// `epoch, first_window, last_window, budget_sat, report, state, batches,
+/// closed_at, exported_at, signed_at, broadcast_at`
+pub(crate) type EpochRow = (
+    i64,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+/// `epoch, batch, psbt, txid, payees, amount_sat, fee_sat, signed_tx,
+/// signed_at, broadcast_at`
+pub(crate) type BatchRow = (
+    i64,
+    i64,
+    Vec<u8>,
+    Vec<u8>,
+    i64,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn non_negative<T: TryFrom<i64>>(value: i64, what: &str, epoch: i64) -> Result<T, StoreError> {
+    T::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value} of epoch {epoch}")))
+}
+
+pub(crate) fn epoch(r: EpochRow) -> Result<Epoch, StoreError> {
+    let (
+        n,
+        first_window,
+        last_window,
+        budget,
+        report,
+        state,
+        batches,
+        closed,
+        exported,
+        signed,
+        broadcast,
+    ) = r;
+    Ok(Epoch {
+        epoch: n,
+        first_window,
+        last_window,
+        budget_sat: non_negative(budget, "budget", n)?,
+        report,
+        state: EpochState::parse(&state)?,
+        batches: batches
+            .map(|b| non_negative(b, "batch count", n))
+            .transpose()?,
+        closed_at: UnixTime(closed),
+        exported_at: exported.map(UnixTime),
+        signed_at: signed.map(UnixTime),
+        broadcast_at: broadcast.map(UnixTime),
+    })
+}
+
+pub(crate) fn batch(r: BatchRow) -> Result<Batch, StoreError> {
+    let (n, index, psbt, txid, payees, amount, fee, signed_tx, signed_at, broadcast_at) = r;
+    Ok(Batch {
+        epoch: n,
+        unsigned: NewBatch {
+            batch: non_negative(index, "batch index", n)?,
+            psbt,
+            txid: txid
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("txid of a batch of epoch {n}")))?,
+            payees: non_negative(payees, "payee count", n)?,
+            amount_sat: non_negative(amount, "batch amount", n)?,
+            fee_sat: non_negative(fee, "batch fee", n)?,
+        },
+        signed_tx,
+        signed_at: signed_at.map(UnixTime),
+        broadcast_at: broadcast_at.map(UnixTime),
+    })
+}
+
 /// Unique constraints a caller can run into, by the name PostgreSQL reports
 /// and by the `table.column` list SQLite puts in its message
 /// ("UNIQUE constraint failed: nodes.host, nodes.port").
@@ -398,6 +540,7 @@ const UNIQUE_RULES: &[(&str, &str, ConflictKind)] = &[
         "probes.public_key",
         ConflictKind::ProbeKey,
     ),
+    ("epochs_pkey", "epochs.epoch", ConflictKind::Epoch),
     (
         "reports_assignment_key",
         "reports.window, reports.node_id, reports.probe_id",
@@ -938,6 +1081,223 @@ macro_rules! impl_store {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.into_iter().map($crate::sql::report).collect()
+            }
+
+            async fn close_epoch(
+                &self,
+                epoch: &$crate::NewEpoch,
+                now: resist_clock::UnixTime,
+            ) -> Result<$crate::Epoch, $crate::StoreError> {
+                let budget = i64::try_from(epoch.budget_sat)
+                    .map_err(|_| $crate::StoreError::Corrupt("budget above i64".into()))?;
+                let mut tx = self.begin_write().await?;
+                // Taken first: a repeated or racing close of the same number is
+                // a Conflict, whatever its range.
+                let taken: Option<(String,)> = sqlx::query_as($crate::sql::q::EPOCH_STATE)
+                    .bind(epoch.epoch)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if taken.is_some() {
+                    tx.rollback().await?;
+                    return Err($crate::StoreError::Conflict($crate::ConflictKind::Epoch));
+                }
+                let (prev, prev_last) = if epoch.epoch > 1 {
+                    (
+                        Some(epoch.epoch - 1),
+                        Some(epoch.first_window.saturating_sub(1)),
+                    )
+                } else {
+                    (None, None)
+                };
+                sqlx::query($crate::sql::q::EPOCH_INSERT)
+                    .bind(epoch.epoch)
+                    .bind(prev)
+                    .bind(prev_last)
+                    .bind(epoch.first_window)
+                    .bind(epoch.last_window)
+                    .bind(budget)
+                    .bind(&epoch.report)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| $crate::sql::classify(e, "previous epoch"))?;
+                let row: $crate::sql::EpochRow = sqlx::query_as($crate::sql::q::EPOCH_BY_NUMBER)
+                    .bind(epoch.epoch)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                $crate::sql::epoch(row)
+            }
+
+            async fn epoch(&self, epoch: i64) -> Result<Option<$crate::Epoch>, $crate::StoreError> {
+                let row: Option<$crate::sql::EpochRow> =
+                    sqlx::query_as($crate::sql::q::EPOCH_BY_NUMBER)
+                        .bind(epoch)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map($crate::sql::epoch).transpose()
+            }
+
+            async fn epochs(&self) -> Result<Vec<$crate::Epoch>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::EpochRow> = sqlx::query_as($crate::sql::q::EPOCHS)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map($crate::sql::epoch).collect()
+            }
+
+            async fn record_export(
+                &self,
+                epoch: i64,
+                batches: &[$crate::NewBatch],
+                now: resist_clock::UnixTime,
+            ) -> Result<$crate::Recorded, $crate::StoreError> {
+                let count = i64::try_from(batches.len())
+                    .map_err(|_| $crate::StoreError::Corrupt("too many batches".into()))?;
+                let mut tx = self.begin_write().await?;
+                // The state change first: on PostgreSQL it locks the row, so a
+                // racing export waits here and then changes nothing.
+                let moved = sqlx::query($crate::sql::q::EPOCH_EXPORT)
+                    .bind(epoch)
+                    .bind(count)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                if moved.rows_affected() == 0 {
+                    let state: Option<(String,)> = sqlx::query_as($crate::sql::q::EPOCH_STATE)
+                        .bind(epoch)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    tx.rollback().await?;
+                    return match state {
+                        Some((s,)) => Ok($crate::Recorded::Already($crate::EpochState::parse(&s)?)),
+                        None => Err($crate::StoreError::NotFound { what: "epoch" }),
+                    };
+                }
+                for b in batches {
+                    sqlx::query($crate::sql::q::BATCH_INSERT)
+                        .bind(epoch)
+                        .bind(i64::from(b.batch))
+                        .bind(&b.psbt)
+                        .bind(&b.txid[..])
+                        .bind(i64::from(b.payees))
+                        .bind(i64::try_from(b.amount_sat).unwrap_or(i64::MAX))
+                        .bind(i64::try_from(b.fee_sat).unwrap_or(i64::MAX))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok($crate::Recorded::Now($crate::EpochState::PsbtExported))
+            }
+
+            async fn batches_of(
+                &self,
+                epoch: i64,
+            ) -> Result<Vec<$crate::Batch>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::BatchRow> = sqlx::query_as($crate::sql::q::BATCHES_OF)
+                    .bind(epoch)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map($crate::sql::batch).collect()
+            }
+
+            async fn batches(&self) -> Result<Vec<$crate::Batch>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::BatchRow> = sqlx::query_as($crate::sql::q::BATCHES)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map($crate::sql::batch).collect()
+            }
+
+            async fn record_signed(
+                &self,
+                epoch: i64,
+                batch: u32,
+                signed_tx: &[u8],
+                now: resist_clock::UnixTime,
+            ) -> Result<$crate::Recorded, $crate::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query($crate::sql::q::BATCH_SIGN)
+                    .bind(epoch)
+                    .bind(i64::from(batch))
+                    .bind(signed_tx)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                let fresh = done.rows_affected() == 1;
+                if !fresh {
+                    let status: Option<(bool, bool)> = sqlx::query_as($crate::sql::q::BATCH_STATUS)
+                        .bind(epoch)
+                        .bind(i64::from(batch))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if status.is_none() {
+                        tx.rollback().await?;
+                        return Err($crate::StoreError::NotFound {
+                            what: "payout batch",
+                        });
+                    }
+                }
+                // Moves the epoch when no batch is left unsigned (no-op otherwise).
+                sqlx::query($crate::sql::q::EPOCH_SIGNED)
+                    .bind(epoch)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                let (state,): (String,) = sqlx::query_as($crate::sql::q::EPOCH_STATE)
+                    .bind(epoch)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let state = $crate::EpochState::parse(&state)?;
+                Ok(if fresh {
+                    $crate::Recorded::Now(state)
+                } else {
+                    $crate::Recorded::Already(state)
+                })
+            }
+
+            async fn record_broadcast(
+                &self,
+                epoch: i64,
+                batch: u32,
+                now: resist_clock::UnixTime,
+            ) -> Result<$crate::Recorded, $crate::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query($crate::sql::q::BATCH_BROADCAST)
+                    .bind(epoch)
+                    .bind(i64::from(batch))
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                let fresh = done.rows_affected() == 1;
+                if !fresh {
+                    let status: Option<(bool, bool)> = sqlx::query_as($crate::sql::q::BATCH_STATUS)
+                        .bind(epoch)
+                        .bind(i64::from(batch))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if !matches!(status, Some((true, _))) {
+                        tx.rollback().await?;
+                        return Err($crate::StoreError::NotFound {
+                            what: "signed payout batch",
+                        });
+                    }
+                }
+                sqlx::query($crate::sql::q::EPOCH_BROADCAST)
+                    .bind(epoch)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                let (state,): (String,) = sqlx::query_as($crate::sql::q::EPOCH_STATE)
+                    .bind(epoch)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let state = $crate::EpochState::parse(&state)?;
+                Ok(if fresh {
+                    $crate::Recorded::Now(state)
+                } else {
+                    $crate::Recorded::Already(state)
+                })
             }
         }
     };

@@ -332,6 +332,96 @@ async fn sqlite_schema_refuses_invalid_rows() {
     }
 }
 
+/// The epoch rules hold in the schema itself, whatever writes to it: raw SQL
+/// that would pay an epoch twice (state backwards, report rewritten, epoch or
+/// batch deleted, an extra batch, a second signature) is refused. `blob(b, n)`
+/// spells `n` bytes `b` as a literal of the backend.
+async fn epochs_guarded<DB>(pool: &sqlx::Pool<DB>, blob: fn(u8, usize) -> String)
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut <DB as sqlx::Database>::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+{
+    let ok = |sql: String| async move {
+        sqlx::query(&sql)
+            .execute(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    };
+    let refused = |sql: String| async move {
+        assert!(
+            sqlx::query(&sql).execute(pool).await.is_err(),
+            "the schema must refuse: {sql}"
+        );
+    };
+    let batch = |index: u8| {
+        format!(
+            "INSERT INTO payout_batches (epoch, batch, psbt, txid, payees, amount_sat, fee_sat) \
+             VALUES (1, {index}, {}, {}, 1, 1, 1)",
+            blob(b'p', 1),
+            blob(index, 32)
+        )
+    };
+    let epoch = |columns: &str, values: &str| {
+        format!(
+            "INSERT INTO epochs (epoch, {columns} first_window, last_window, budget_sat, report, \
+             state, closed_at) VALUES ({values}, 1, '{{}}', 'closed', 5)"
+        )
+    };
+    ok(epoch("", "1, 0, 9")).await;
+    // No batch before the export, none in a closed epoch.
+    refused(batch(0)).await;
+    // Skipping a state, or a state without its timestamps.
+    refused(
+        "UPDATE epochs SET state = 'signed', batches = 1, exported_at = 2, signed_at = 2".into(),
+    )
+    .await;
+    refused("UPDATE epochs SET state = 'psbt_exported'".into()).await;
+    ok("UPDATE epochs SET state = 'psbt_exported', batches = 1, exported_at = 2".into()).await;
+    ok(batch(0)).await;
+    // Beyond the recorded count.
+    refused(batch(1)).await;
+    refused("UPDATE epochs SET batches = 2".into()).await;
+    // Backwards, rewritten, deleted.
+    refused("UPDATE epochs SET state = 'closed', batches = NULL, exported_at = NULL".into()).await;
+    refused("UPDATE epochs SET report = 'paid more'".into()).await;
+    refused("UPDATE epochs SET budget_sat = 2000".into()).await;
+    refused(format!(
+        "UPDATE payout_batches SET psbt = {}",
+        blob(b'q', 1)
+    ))
+    .await;
+    refused("DELETE FROM payout_batches".into()).await;
+    refused("DELETE FROM epochs".into()).await;
+    // Signed only when every batch is; a batch is signed once.
+    refused("UPDATE epochs SET state = 'signed', signed_at = 3".into()).await;
+    ok(format!(
+        "UPDATE payout_batches SET signed_tx = {}, signed_at = 3",
+        blob(b't', 1)
+    ))
+    .await;
+    refused(format!(
+        "UPDATE payout_batches SET signed_tx = {}",
+        blob(b'u', 1)
+    ))
+    .await;
+    ok("UPDATE epochs SET state = 'signed', signed_at = 3".into()).await;
+    refused("UPDATE epochs SET state = 'broadcast', broadcast_at = 4".into()).await;
+    ok("UPDATE payout_batches SET broadcast_at = 4".into()).await;
+    ok("UPDATE epochs SET state = 'broadcast', broadcast_at = 4".into()).await;
+    refused("UPDATE epochs SET state = 'signed', broadcast_at = NULL".into()).await;
+    // The next epoch continues the chain, or is refused.
+    refused(epoch("prev_epoch, prev_last_window,", "2, 1, 8, 9, 20")).await;
+    refused(epoch("", "2, 10, 20")).await;
+    ok(epoch("prev_epoch, prev_last_window,", "2, 1, 9, 10, 20")).await;
+}
+
+#[tokio::test]
+async fn sqlite_schema_guards_epochs() {
+    let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    epochs_guarded(s.pool(), |byte, n| format!("X'{}'", hex_of(byte, n))).await;
+}
+
 #[tokio::test]
 async fn postgres_schema_and_sharing() {
     let Some(pg) = TempPostgres::start().expect("PostgreSQL failed to start") else {
@@ -342,6 +432,14 @@ async fn postgres_schema_and_sharing() {
         .await
         .unwrap();
     schema_refuses(s.pool()).await;
+    epochs_guarded(
+        PostgresStore::connect(&pg.fresh_database().await)
+            .await
+            .unwrap()
+            .pool(),
+        |byte, n| format!("'\\x{}'::bytea", hex_of(byte, n)),
+    )
+    .await;
     let (joined,): (String,) = sqlx::query_as("SELECT $2 || '-' || $1 || '-' || $1")
         .bind("a")
         .bind("b")
@@ -404,4 +502,8 @@ async fn postgres_schema_and_sharing() {
         "{loser:?}"
     );
     assert_eq!(a.operators().await.unwrap(), b.operators().await.unwrap());
+}
+
+fn hex_of(byte: u8, n: usize) -> String {
+    format!("{byte:02x}").repeat(n)
 }
