@@ -43,6 +43,8 @@ pub struct CoordinatorConfig {
     pub measurement: MeasurementConfig,
     /// The scoring rules of grant epochs.
     pub grants: GrantsConfig,
+    /// The treasury that pays grants, and its fee rate.
+    pub payout: PayoutConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -61,6 +63,30 @@ pub struct GrantsConfig {
     pub operator_cap_bps: u32,
     /// Smallest payment; smaller sums carry over.
     pub payout_minimum_sat: u64,
+}
+
+/// The treasury that pays the grants (watch-only: public descriptors only),
+/// as configured in `[payout]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PayoutConfig {
+    /// Receive descriptor with an xpub and key origin, e.g.
+    /// `wpkh([fingerprint/84'/0'/0']xpub…/0/*)`; unset: no payouts.
+    pub treasury_external: Option<String>,
+    /// Change descriptor, the same with `/1/*`.
+    pub treasury_internal: Option<String>,
+    /// Fee rate of payout transactions, sat/vB.
+    pub fee_rate_sat_per_vb: u64,
+}
+
+impl Default for PayoutConfig {
+    fn default() -> Self {
+        Self {
+            treasury_external: None,
+            treasury_internal: None,
+            fee_rate_sat_per_vb: 2,
+        }
+    }
 }
 
 impl Default for GrantsConfig {
@@ -101,6 +127,7 @@ impl Default for CoordinatorConfig {
             limits: LimitsConfig::default(),
             measurement: MeasurementConfig::default(),
             grants: GrantsConfig::default(),
+            payout: PayoutConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -123,6 +150,7 @@ impl fmt::Debug for CoordinatorConfig {
             .field("limits", &self.limits)
             .field("measurement", &self.measurement)
             .field("grants", &self.grants)
+            .field("payout", &self.payout)
             .field("log", &self.log)
             .finish()
     }
@@ -290,6 +318,23 @@ pub struct Settings {
     pub measurement: MeasurementSettings,
     /// The scoring rules of grant epochs.
     pub grants: resist_grants::ScoringParams,
+    /// The treasury and where its coins are seen; `None`: payouts are not
+    /// configured (closing epochs still works).
+    pub payout: Option<PayoutSettings>,
+}
+
+/// What paying an epoch needs.
+#[derive(Clone, Debug)]
+pub struct PayoutSettings {
+    /// Receive descriptor (public keys only; checked when the server starts).
+    pub treasury_external: String,
+    /// Change descriptor.
+    pub treasury_internal: String,
+    /// Fee rate of payout transactions, sat/vB.
+    pub fee_rate_sat_per_vb: u64,
+    /// Where the treasury's coins are seen and payouts broadcast; `None`:
+    /// PSBTs cannot be built here (finalizing still works).
+    pub chain: Option<std::sync::Arc<dyn crate::chain::ChainAccess>>,
 }
 
 impl fmt::Debug for Settings {
@@ -302,6 +347,7 @@ impl fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("measurement", &self.measurement)
             .field("grants", &self.grants)
+            .field("payout", &self.payout)
             .finish()
     }
 }

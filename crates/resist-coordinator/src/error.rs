@@ -38,6 +38,16 @@ pub enum ApiError {
     /// The change collides with existing data (409, `conflict`).
     #[error("{0}")]
     Conflict(ConflictKind),
+    /// The request conflicts with the state of things (409, `conflict`);
+    /// the message says what stands and what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// The coordinator is not configured for this (409, `not_configured`).
+    #[error("{0}")]
+    NotConfigured(String),
+    /// The chain source failed or lied (503, `chain_unavailable`).
+    #[error("the chain source failed: {0}")]
+    ChainUnavailable(String),
     /// No such resource (404).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -68,7 +78,10 @@ impl ApiError {
             }
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadSignature(_) | ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Refused(_) | ApiError::NotConfigured(_) => {
+                StatusCode::CONFLICT
+            }
+            ApiError::ChainUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -86,7 +99,9 @@ impl ApiError {
             ApiError::BadSignature(_) => "bad_signature",
             ApiError::ChallengeInvalid => "challenge_invalid",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Conflict(_) => "conflict",
+            ApiError::Conflict(_) | ApiError::Refused(_) => "conflict",
+            ApiError::NotConfigured(_) => "not_configured",
+            ApiError::ChainUnavailable(_) => "chain_unavailable",
             ApiError::NotFound(_) | ApiError::NoRoute => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::RateLimited(_) => "rate_limited",

@@ -7,8 +7,14 @@
 //! throughput samples come from every relayed report's canary sample. Node
 //! host names are resolved (5 s at most) for /24 and /48 diversity; a name
 //! that does not resolve is grouped at 0.0.0.0, with every other such name.
-//! Credits carried from earlier epochs arrive with closing epochs (not yet):
-//! a preview has none.
+//! A preview carries in the credits the last closed epoch carried out, as
+//! closing would.
+//!
+//! Node addresses are never published: each /24 or /48 enters the scoring
+//! as a pseudonym, an IPv6 unique-local /48 (`fdXX:XXXX:XXXX::1`) whose 40
+//! bits are a keyed hash of the real prefix. Two nodes share a pseudonym
+//! exactly when they share a subnet, so anyone can recompute the amounts,
+//! and nobody without the coordinator's key learns where a node is.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -76,7 +82,12 @@ pub(crate) async fn preview<S: Store>(
         .from
         .unwrap_or_else(|| to.saturating_sub(secs(DEFAULT_RANGE)))
         .max(to.saturating_sub(secs(MAX_RANGE)));
-    let inputs = epoch_inputs(&state, q.budget_sat, from, to).await?;
+    let (first, last) = whole_windows(&state.settings.measurement, from, to);
+    let credits = match state.store.epochs().await?.last() {
+        Some(e) => carried_out(e)?,
+        None => BTreeMap::new(),
+    };
+    let inputs = epoch_inputs(&state, q.budget_sat, first, last, &credits).await?;
     let report = Report::new(inputs).map_err(|e| Invalid::new("budget_sat", e.to_string()))?;
     Ok(Json(report))
 }
@@ -85,19 +96,40 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// The scoring inputs of the whole windows in `[from, to)`.
-pub async fn epoch_inputs<S: Store>(
-    state: &AppState<S>,
-    budget_sat: u64,
-    from: i64,
-    to: i64,
-) -> Result<EpochInputs, ApiError> {
-    let m = &state.settings.measurement;
+/// The first and last whole windows in `[from, to)` (first > last: none).
+pub fn whole_windows(m: &crate::config::MeasurementSettings, from: i64, to: i64) -> (i64, i64) {
     let len = m.window_secs();
     let first = from
         .div_euclid(len)
         .saturating_add(i64::from(from.rem_euclid(len) != 0));
     let last = to.div_euclid(len).saturating_sub(1);
+    (first, last)
+}
+
+/// What a closed epoch carried out, per operator: the next epoch's credits.
+pub(crate) fn carried_out(epoch: &resist_store::Epoch) -> Result<BTreeMap<i64, u64>, ApiError> {
+    let report = Report::from_json(&epoch.report)
+        .map_err(|e| ApiError::Internal(format!("stored report of epoch {}: {e}", epoch.epoch)))?;
+    Ok(report
+        .result
+        .per_operator
+        .iter()
+        .filter(|o| o.carried_out_sat > 0)
+        .map(|o| (o.operator, o.carried_out_sat))
+        .collect())
+}
+
+/// The scoring inputs of windows `first..=last` (none when first > last),
+/// with `credits` carried in per operator. Operators take part when they
+/// have a node or a credit.
+pub async fn epoch_inputs<S: Store>(
+    state: &AppState<S>,
+    budget_sat: u64,
+    first: i64,
+    last: i64,
+    credits: &BTreeMap<i64, u64>,
+) -> Result<EpochInputs, ApiError> {
+    let group_key = group_key(state).await?;
     let nodes = state.store.nodes().await?;
     let mut ok: BTreeMap<NodeId, u32> = BTreeMap::new();
     let mut samples: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
@@ -129,7 +161,10 @@ pub async fn epoch_inputs<S: Store>(
     let operators = state.store.operators().await?;
     let with_nodes: BTreeSet<i64> = nodes.iter().map(|n| n.operator.0).collect();
     let mut op_inputs = Vec::new();
-    for o in operators.iter().filter(|o| with_nodes.contains(&o.id.0)) {
+    for o in operators
+        .iter()
+        .filter(|o| with_nodes.contains(&o.id.0) || credits.contains_key(&o.id.0))
+    {
         let address = resist_ownership::parse_address(&o.payout_address, state.settings.network)
             .map_err(|e| {
                 ApiError::Internal(format!("payout address of operator {}: {e}", o.id.0))
@@ -138,7 +173,7 @@ pub async fn epoch_inputs<S: Store>(
             operator: o.id.0,
             payout_address: o.payout_address.clone(),
             address_type: address_type(address.kind())?,
-            credit_sat: 0,
+            credit_sat: credits.get(&o.id.0).copied().unwrap_or(0),
         });
     }
     let mut node_inputs = Vec::with_capacity(nodes.len());
@@ -146,7 +181,7 @@ pub async fn epoch_inputs<S: Store>(
         node_inputs.push(NodeInput {
             node: n.id.0,
             operator: n.operator.0,
-            ip: ip_of(n).await,
+            ip: pseudonym(&group_key, ip_of(n).await),
             ok_windows: ok.get(&n.id).copied().unwrap_or(0),
             throughput_samples_bps: samples.remove(&n.id).unwrap_or_default(),
         });
@@ -190,5 +225,89 @@ async fn ip_of(n: &Node) -> IpAddr {
             .next()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()),
         _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+/// The key of the subnet pseudonyms, made once and shared through the
+/// database by every coordinator.
+async fn group_key<S: Store>(state: &AppState<S>) -> Result<[u8; 32], ApiError> {
+    let fresh: [u8; 32] = rand::random();
+    let stored = state
+        .store
+        .meta_get_or_insert("grants_group_key", &hex::encode(fresh))
+        .await?;
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(stored.trim(), &mut key)
+        .map_err(|e| ApiError::Internal(format!("stored grants_group_key: {e}")))?;
+    Ok(key)
+}
+
+/// The published stand-in for `ip`: the unique-local address `fdXX:XXXX:XXXX::1`
+/// whose 40 bits are HMAC-SHA256(key, the address's /24 or /48). Same subnet,
+/// same pseudonym; the pseudonyms' own /48s are all different (up to a
+/// 2⁻⁴⁰ collision), so the scoring groups exactly as it would on the real
+/// addresses.
+pub fn pseudonym(key: &[u8; 32], ip: IpAddr) -> IpAddr {
+    use hmac::{Hmac, Mac};
+    use std::net::Ipv6Addr;
+    let prefix = match ip {
+        IpAddr::V4(v4) => v4_prefix(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4_prefix(v4),
+            None => {
+                let [a, b, c, ..] = v6.segments();
+                format!("v6 {a:x}:{b:x}:{c:x}::/48")
+            }
+        },
+    };
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else {
+        unreachable!("HMAC takes keys of any length")
+    };
+    mac.update(b"resist grants subnet pseudonym v1\0");
+    mac.update(prefix.as_bytes());
+    let h = mac.finalize().into_bytes();
+    let seg = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+    IpAddr::V6(Ipv6Addr::new(
+        0xfd00 | u16::from(h[0]),
+        seg(1),
+        seg(3),
+        0,
+        0,
+        0,
+        0,
+        1,
+    ))
+}
+
+fn v4_prefix(v4: Ipv4Addr) -> String {
+    let [a, b, c, _] = v4.octets();
+    format!("v4 {a}.{b}.{c}.0/24")
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_group_like_subnets_and_hide_them() {
+        let key = [7u8; 32];
+        let p = |s: &str| pseudonym(&key, s.parse().unwrap());
+        assert_eq!(p("203.0.113.7"), p("203.0.113.250"));
+        assert_eq!(p("203.0.113.7"), p("::ffff:203.0.113.9"));
+        assert_ne!(p("203.0.113.7"), p("203.0.114.7"));
+        assert_eq!(p("2001:db8:1:2::1"), p("2001:db8:1:ffff::9"));
+        assert_ne!(p("2001:db8:1::1"), p("2001:db8:2::1"));
+        for s in ["203.0.113.7", "2001:db8:1::1"] {
+            let IpAddr::V6(v6) = p(s) else {
+                panic!("IPv6 pseudonym")
+            };
+            assert_eq!(v6.segments()[0] & 0xff00, 0xfd00, "unique-local");
+            assert!(!v6.to_string().contains("203"), "{v6}");
+        }
+        // Another key, other pseudonyms.
+        assert_ne!(
+            pseudonym(&[8u8; 32], "203.0.113.7".parse().unwrap()),
+            p("203.0.113.7")
+        );
     }
 }

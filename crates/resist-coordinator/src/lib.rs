@@ -18,8 +18,10 @@ use tower_http::timeout::TimeoutLayer;
 use tracing::{debug, warn};
 
 pub mod canary;
+pub mod chain;
 pub mod client;
 pub mod config;
+pub mod epochs;
 pub mod error;
 mod extract;
 pub mod grants;

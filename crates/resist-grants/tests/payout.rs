@@ -727,3 +727,38 @@ fn a_batch_heavy_with_inputs_is_split_again() {
     }
     assert!(covered.iter().all(|&c| c == 1), "every payee exactly once");
 }
+
+/// Coins reserved by an earlier payout (another epoch's batch) are not spent
+/// again; with every coin reserved the build fails instead of conflicting.
+#[test]
+fn reserved_coins_are_not_spent_again() {
+    let signer = Signer::new();
+    let mut t = funded(&signer, Kind::Wpkh);
+    let payees = vec![Payee::new(address(AddressType::P2wpkh, 9), 150_000)];
+    let first = one_batch(&mut t, &payees, 2);
+    let used: Vec<OutPoint> = first
+        .psbt
+        .unsigned_tx
+        .input
+        .iter()
+        .map(|i| i.previous_output)
+        .collect();
+    t.reserve(used.iter().copied());
+    assert_eq!(t.reserved().len(), used.len());
+    let second = one_batch(&mut t, &payees, 2);
+    for input in &second.psbt.unsigned_tx.input {
+        assert!(
+            !used.contains(&input.previous_output),
+            "{} is spent by the first payout",
+            input.previous_output
+        );
+    }
+    let all: Vec<OutPoint> = t.wallet().list_unspent().map(|u| u.outpoint).collect();
+    t.reserve(all);
+    let err = expect_err(build_payout_psbt(&mut t, &payees, 2, SEED));
+    assert!(
+        err.to_string().to_lowercase().contains("insufficient")
+            || err.to_string().contains("funds"),
+        "{err}"
+    );
+}

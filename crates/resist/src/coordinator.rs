@@ -240,6 +240,7 @@ pub fn run(args: CoordinatorArgs) -> Result<(), Failure> {
             "use postgres://USER@HOST/DB, sqlite://PATH, or leave it unset for SQLite in the data directory",
         )));
     }
+    payout_settings(&config).map_err(Failure::Config)?;
     if args.check {
         println!(
             "configuration OK: listen {}, network {}, database {}",
@@ -321,6 +322,7 @@ async fn serve(config: CoordinatorConfig) -> Result<(), Failure> {
             max_clock_skew: config.measurement.max_clock_skew,
         },
         grants: config.grants.params(),
+        payout: payout_settings(&config).map_err(Failure::Config)?,
     };
     let shutdown = async move {
         tokio::select! {
@@ -405,4 +407,30 @@ async fn run_with<S: Store>(
         .map_err(Failure::Runtime)?;
     info!("stopped");
     Ok(())
+}
+
+/// The treasury of `[payout]`, checked: both descriptors or neither, public
+/// keys only, valid on the coordinator's network.
+fn payout_settings(
+    config: &CoordinatorConfig,
+) -> anyhow::Result<Option<resist_coordinator::config::PayoutSettings>> {
+    let p = &config.payout;
+    let (external, internal) = match (&p.treasury_external, &p.treasury_internal) {
+        (None, None) => return Ok(None),
+        (Some(e), Some(i)) => (e.trim().to_owned(), i.trim().to_owned()),
+        _ => anyhow::bail!(
+            "[payout] needs both treasury_external (receive) and treasury_internal (change) descriptors, or neither"
+        ),
+    };
+    if p.fee_rate_sat_per_vb == 0 {
+        anyhow::bail!("[payout] fee_rate_sat_per_vb must be at least 1 sat/vB");
+    }
+    resist_grants::payout::Treasury::new(&external, &internal, config.network)
+        .with_context(|| "[payout] treasury descriptors".to_owned())?;
+    Ok(Some(resist_coordinator::config::PayoutSettings {
+        treasury_external: external,
+        treasury_internal: internal,
+        fee_rate_sat_per_vb: p.fee_rate_sat_per_vb,
+        chain: None,
+    }))
 }

@@ -58,6 +58,7 @@ pub fn settings() -> Settings {
             ..Default::default()
         }
         .params(),
+        payout: None,
     }
 }
 

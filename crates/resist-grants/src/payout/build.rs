@@ -280,7 +280,8 @@ pub fn build_payout_psbt(
     };
 
     let mut batches = Vec::new();
-    let mut spent: Vec<OutPoint> = Vec::new();
+    // Coins reserved by earlier payouts, then those of the batches built here.
+    let mut spent: Vec<OutPoint> = treasury.reserved().to_vec();
     while let Some(chunk) = chunks.pop_front() {
         let batch_no = batches.len();
         let change_index = first_change

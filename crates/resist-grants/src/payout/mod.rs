@@ -17,3 +17,7 @@ pub use build::{
 pub use check::{CheckedPayout, check_signed, verify_scripts};
 pub use error::PayoutError;
 pub use treasury::{FundingBlock, Treasury};
+
+/// The rust-bitcoin version the payout types use (BDK's), for callers that
+/// handle transactions and txids without depending on it themselves.
+pub use bdk_wallet::bitcoin;

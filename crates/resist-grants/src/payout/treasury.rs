@@ -23,6 +23,7 @@ use super::PayoutError;
 pub struct Treasury {
     wallet: Wallet,
     network: Network,
+    reserved: Vec<OutPoint>,
 }
 
 /// A block that confirms funding transactions, for [`Treasury::apply_funding`].
@@ -52,7 +53,11 @@ impl Treasury {
             .network(network.to_bitcoin())
             .create_wallet_no_persist()
             .map_err(|e| PayoutError::Descriptor(e.to_string()))?;
-        Ok(Treasury { wallet, network })
+        Ok(Treasury {
+            wallet,
+            network,
+            reserved: Vec::new(),
+        })
     }
 
     /// The network the treasury is on.
@@ -122,6 +127,20 @@ impl Treasury {
                 ..Default::default()
             })
             .map_err(|e| PayoutError::Funding(e.to_string()))
+    }
+
+    /// Keeps payouts built from now on off these coins: they are spent by
+    /// payouts built earlier (another epoch's batches, perhaps not yet
+    /// broadcast), and spending them again would make the two conflict.
+    pub fn reserve(&mut self, outpoints: impl IntoIterator<Item = OutPoint>) {
+        self.reserved.extend(outpoints);
+        self.reserved.sort_unstable();
+        self.reserved.dedup();
+    }
+
+    /// The coins [`Treasury::reserve`] set aside.
+    pub fn reserved(&self) -> &[OutPoint] {
+        &self.reserved
     }
 
     pub(super) fn wallet_mut(&mut self) -> &mut Wallet {
