@@ -7,92 +7,15 @@ mod common;
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
-use common::{CANARY_KEY, Harness, Wallet, node, settings, signed_register};
+use common::probes::{Probe, assignments, auth, enrol, relayed, send};
+use common::{Harness, Wallet, node, settings, signed_register};
 use ed25519_dalek::SigningKey;
 use reqwest::StatusCode;
 use resist_coordinator::client::{ClientError, Method};
 use resist_ownership::AddressKind;
-use resist_proto::api::{
-    Assignments, EnrolProbeRequest, NodeStatusView, ProbeView, Registered, ReportBatch,
-    ReportReceipts,
-};
-use resist_proto::canary;
+use resist_proto::api::{Assignments, NodeStatusView, ProbeView, Registered, ReportReceipts};
 use resist_proto::report::{Outcome, Report};
 use resist_store::{SqliteStore, Store};
-
-struct Probe {
-    key: SigningKey,
-    view: ProbeView,
-}
-
-async fn enrol(h: &Harness<SqliteStore>, seed: u8, region: &str) -> Probe {
-    let key = SigningKey::from_bytes(&[seed; 32]);
-    let view: ProbeView = h
-        .admin()
-        .post(
-            "/api/admin/probes",
-            Some(&EnrolProbeRequest {
-                public_key: hex::encode(key.verifying_key().to_bytes()),
-                region: region.into(),
-            }),
-        )
-        .await
-        .unwrap();
-    Probe { key, view }
-}
-
-fn auth(h: &Harness<SqliteStore>, key: &SigningKey, method: &str, path: &str, skew: i64) -> String {
-    let now = resist_clock::Clock::now(&h.clock).seconds();
-    resist_proto::probe_auth::header(key, method, path, now + skew)
-}
-
-async fn assignments(h: &Harness<SqliteStore>, p: &Probe) -> Result<Assignments, ClientError> {
-    let a = auth(h, &p.key, "GET", "/api/probe/assignments", 0);
-    h.client()
-        .call_authorized::<(), _>(Method::GET, "/api/probe/assignments", Some(&a), None)
-        .await
-}
-
-async fn send(h: &Harness<SqliteStore>, p: &Probe, signed: &[Vec<u8>]) -> ReportReceipts {
-    let a = auth(h, &p.key, "POST", "/api/probe/reports", 0);
-    let batch = ReportBatch {
-        reports: signed
-            .iter()
-            .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
-            .collect(),
-    };
-    h.client()
-        .call_authorized(Method::POST, "/api/probe/reports", Some(&a), Some(&batch))
-        .await
-        .unwrap()
-}
-
-/// A report by `p` on `node` in `window`, relayed with a correct canary answer.
-fn relayed(h: &Harness<SqliteStore>, p: &Probe, window: i64, node: i64, id: u8) -> Report {
-    let nonce = [id; 32];
-    let request = canary::Request {
-        nonce,
-        sample_len: 1024,
-    };
-    Report {
-        report_id: [id; 16],
-        probe_key: p.key.verifying_key().to_bytes(),
-        window,
-        node,
-        measured_at: resist_clock::Clock::now(&h.clock).seconds(),
-        outcome: Outcome::Relayed,
-        reply_code: 0,
-        connect_us: 100,
-        handshake_us: 200,
-        rtt_us: 300,
-        sample_requested: 1024,
-        sample_bytes: 1024,
-        sample_us: 400,
-        canary_nonce: nonce,
-        canary_answer: canary::answer(&CANARY_KEY, &request),
-    }
-}
 
 fn statuses(receipts: &ReportReceipts) -> Vec<(&str, Option<&str>)> {
     receipts

@@ -17,6 +17,8 @@ use resist_proto::endpoint::{Credentials, Endpoint, EndpointRules, NodeSpec};
 use resist_store::Store;
 use tokio::sync::oneshot;
 
+pub mod probes;
+
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 /// The canary key of test coordinators.
 pub const CANARY_KEY: [u8; 32] = [0xC4; 32];
