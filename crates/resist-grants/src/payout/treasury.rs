@@ -72,6 +72,17 @@ impl Treasury {
             .address
     }
 
+    /// Reveals the scripts of `keychain` up to and including `index`, so that
+    /// funding paying any of them counts. BDK only watches 25 scripts past
+    /// the last revealed one: a chain source's gap-limit scan that finds a
+    /// coin further out calls this before [`Treasury::apply_funding`]. The
+    /// scripts themselves can be read with `wallet().peek_address`.
+    pub fn reveal_to(&mut self, keychain: KeychainKind, index: u32) {
+        self.wallet
+            .reveal_addresses_to(keychain, index)
+            .for_each(drop);
+    }
+
     /// Whether `script` is one of the treasury's (revealed) scripts.
     pub fn is_mine(&self, script: &ScriptBuf) -> bool {
         self.wallet.is_mine(script.clone())
