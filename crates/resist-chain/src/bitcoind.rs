@@ -269,7 +269,7 @@ impl Bitcoind {
             Err(ChainError::Rpc { code, message, .. }) => Err(ChainError::BroadcastRejected {
                 backend: BACKEND,
                 txid,
-                reason: format!("{message} (RPC error {code})"),
+                reason: reason(&format!("RPC error {code}: {message}")),
             }),
             other => other,
         }

@@ -13,11 +13,11 @@
 //! Keep `gap_limit` above the longest run of spent or never-used addresses
 //! between funded ones.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use bdk_wallet::KeychainKind;
-use bdk_wallet::bitcoin::{Amount, BlockHash, ScriptBuf, Transaction, Txid};
+use bdk_wallet::bitcoin::{Amount, BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
 use resist_grants::payout::{FundingBlock, Treasury};
 
 use crate::config::check_gap_limit;
@@ -40,6 +40,11 @@ pub struct SyncSummary {
     pub external_scanned: u32,
     /// Indexes of the internal (change) keychain looked up (`0..n`).
     pub internal_scanned: u32,
+    /// Outputs of the applied transactions that pay the treasury but were
+    /// not listed as unspent (spent since, or past the scan): set aside
+    /// with `Treasury::exclude_spent`, so the treasury holds exactly the
+    /// listed coins.
+    pub excluded: usize,
 }
 
 /// Looks up the treasury's confirmed coins with `source` and applies them.
@@ -107,19 +112,43 @@ pub async fn sync_treasury(
             }
         }
     }
-    let summary = SyncSummary {
+    let mut summary = SyncSummary {
         utxos: found.len(),
         transactions: tx_block.len(),
         blocks: blocks.len(),
         total,
         external_scanned: scanned[0],
         internal_scanned: scanned[1],
+        excluded: 0,
     };
     for (block, txs) in blocks.into_values() {
         treasury.apply_funding(txs.iter().map(|tx| Transaction::clone(tx)), block)?;
     }
+
+    // A parent transaction brings all its outputs: those to the treasury
+    // that were not listed are spent (by a transaction not applied) and
+    // must not be paid from. Those listed must be unspent in the result.
+    let listed: HashSet<OutPoint> = found.iter().map(|f| f.outpoint).collect();
+    let held: HashSet<OutPoint> = treasury
+        .wallet()
+        .list_unspent()
+        .map(|u| u.outpoint)
+        .collect();
+    if let Some(missing) = listed.difference(&held).next() {
+        return Err(ChainError::InconsistentChain {
+            backend: "sync",
+            detail: format!(
+                "output {missing} is listed as unspent, but another listed transaction spends it"
+            ),
+        });
+    }
+    for outpoint in held.difference(&listed) {
+        treasury.exclude_spent(*outpoint);
+        summary.excluded += 1;
+    }
     tracing::info!(
         utxos = summary.utxos,
+        excluded = summary.excluded,
         total_sat = summary.total.to_sat(),
         blocks = summary.blocks,
         "treasury synced"

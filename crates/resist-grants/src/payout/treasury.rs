@@ -88,9 +88,32 @@ impl Treasury {
         self.wallet.is_mine(script.clone())
     }
 
-    /// Confirmed and unconfirmed balance, in satoshis.
+    /// Confirmed and unconfirmed balance, in satoshis, without the outputs
+    /// set aside with [`Treasury::exclude_spent`].
     pub fn balance(&self) -> Amount {
-        self.wallet.balance().total()
+        let excluded: u64 = self
+            .wallet
+            .list_unspent()
+            .filter(|u| self.wallet.is_outpoint_locked(u.outpoint))
+            .map(|u| u.txout.value.to_sat())
+            .sum();
+        Amount::from_sat(
+            self.wallet
+                .balance()
+                .total()
+                .to_sat()
+                .saturating_sub(excluded),
+        )
+    }
+
+    /// Sets aside an output of an applied transaction that the chain source
+    /// does not list as unspent: it was spent by a transaction the treasury
+    /// does not hold (funding brings whole parent transactions, and a parent
+    /// may pay the treasury twice and be spent once). The output is never
+    /// selected for a payout (BDK's locked outpoints) and not counted in
+    /// [`Treasury::balance`].
+    pub fn exclude_spent(&mut self, outpoint: OutPoint) {
+        self.wallet.lock_outpoint(outpoint);
     }
 
     /// The output `outpoint` of a transaction the treasury knows, if any.
