@@ -310,3 +310,36 @@ impl ChainSource {
         Ok(txid)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Backend;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The futures can be spawned and awaited in axum handlers.
+    #[test]
+    fn futures_are_send() {
+        for backend in [
+            Backend::Esplora {
+                url: "http://127.0.0.1:1".into(),
+            },
+            Backend::Electrum {
+                address: "127.0.0.1:1".into(),
+            },
+        ] {
+            let source = ChainSource::new(&ChainConfig::new(backend)).expect("valid");
+            let tx = Transaction {
+                version: bdk_wallet::bitcoin::transaction::Version::TWO,
+                lock_time: bdk_wallet::bitcoin::absolute::LockTime::ZERO,
+                input: Vec::new(),
+                output: Vec::new(),
+            };
+            assert_send(&source.funding(&[]));
+            assert_send(&source.broadcast(&tx));
+            assert_send(&source.tip_height());
+            assert_send(&source.check_network(Network::Regtest));
+        }
+    }
+}

@@ -205,7 +205,10 @@ async fn broadcast(kind: Kind) {
 async fn sync_with(kind: Kind, lie: Lie) -> ChainError {
     let fx = funded();
     fx.state.lock().unwrap().lie = lie;
-    let config = start(kind, &fx.state).await;
+    let mut config = start(kind, &fx.state).await;
+    if lie == Lie::Silent {
+        config.timeout = Duration::from_secs(1);
+    }
     let source = ChainSource::new(&config).unwrap();
     let mut treasury = crate::fixture::treasury();
     let e = sync_treasury(&mut treasury, &source, 20).await.unwrap_err();
@@ -249,6 +252,38 @@ async fn lies(kind: Kind) {
         "{kind:?}: {e:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// A coin spent by a treasury transaction: only the newer coin counts, and
+/// a server listing the spent one too contradicts itself.
+async fn spent_by_the_treasury(kind: Kind) {
+    let mut chain = Chain::new();
+    let a = pay(1, &[(ext(0), 100_000)]);
+    chain.mine(vec![a.clone()]);
+    let payout = spend(
+        OutPoint {
+            txid: a.compute_txid(),
+            vout: 0,
+        },
+        &[(foreign(), 60_000), (int(0), 39_000)],
+    );
+    chain.mine(vec![payout.clone()]);
+    let state = shared(chain);
+    let config = start(kind, &state).await;
+    let source = ChainSource::new(&config).unwrap();
+
+    let mut treasury = crate::fixture::treasury();
+    let summary = sync_treasury(&mut treasury, &source, 20).await.unwrap();
+    assert_eq!(treasury.balance(), Amount::from_sat(39_000));
+    assert_eq!((summary.utxos, summary.excluded), (1, 0));
+
+    state.lock().unwrap().lie = Lie::ListSpent;
+    let mut treasury = crate::fixture::treasury();
+    let e = sync_treasury(&mut treasury, &source, 20).await.unwrap_err();
+    assert!(
+        matches!(&e, ChainError::InconsistentChain { detail, .. } if detail.contains("spends it")),
+        "{e:?}"
+    );
 }
 
 async fn wrong_network(kind: Kind) {
@@ -318,6 +353,11 @@ macro_rules! per_backend {
             #[tokio::test]
             async fn lying_server_gives_typed_errors() {
                 lies($kind).await;
+            }
+
+            #[tokio::test]
+            async fn a_coin_spent_by_the_treasury_is_not_counted() {
+                spent_by_the_treasury($kind).await;
             }
 
             #[tokio::test]

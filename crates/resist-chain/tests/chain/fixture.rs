@@ -180,11 +180,13 @@ impl Chain {
             .map(|(tx, h)| (tx.clone(), h))
     }
 
-    /// Outputs paying `script` that no transaction (mined or not) spends.
-    pub(crate) fn unspent(&self, script: &ScriptBuf) -> Vec<Utxo> {
+    /// Outputs paying `script` that no transaction (mined or not) spends
+    /// (all of them with `include_spent`).
+    pub(crate) fn unspent(&self, script: &ScriptBuf, include_spent: bool) -> Vec<Utxo> {
         let spent: Vec<OutPoint> = self
             .all_txs()
             .flat_map(|(tx, _)| tx.input.iter().map(|i| i.previous_output))
+            .filter(|_| !include_spent)
             .collect();
         let mut out = Vec::new();
         for (tx, height) in self.all_txs() {
@@ -236,6 +238,8 @@ pub(crate) enum Lie {
     Silent,
     /// Accepts broadcasts but names another txid.
     OtherTxid,
+    /// Lists spent outputs as unspent.
+    ListSpent,
 }
 
 pub(crate) struct Fixture {
@@ -284,6 +288,10 @@ impl Fixture {
         Some(serialize(&header))
     }
 
+    fn unspent(&self, script: &ScriptBuf) -> Vec<Utxo> {
+        self.chain.unspent(script, self.lie == Lie::ListSpent)
+    }
+
     fn listed_value(&self, value: u64) -> u64 {
         if self.lie == Lie::WrongValue {
             value + 1
@@ -317,7 +325,8 @@ pub(crate) enum Kind {
 }
 
 /// Starts the server of `kind` over `state` and returns a configuration
-/// pointing at it (bitcoind: user and password), with a 1 s timeout.
+/// pointing at it (bitcoind: user and password), with a 10 s timeout
+/// (generous: the machine is shared; tests of silence set 1 s).
 pub(crate) async fn start(kind: Kind, state: &Shared) -> ChainConfig {
     let backend = match kind {
         Kind::Esplora => Backend::Esplora {
@@ -338,7 +347,7 @@ pub(crate) async fn start(kind: Kind, state: &Shared) -> ChainConfig {
         }
     };
     let mut config = ChainConfig::new(backend);
-    config.timeout = Duration::from_secs(1);
+    config.timeout = Duration::from_secs(10);
     config
 }
 
@@ -406,7 +415,7 @@ async fn e_utxo(State(s): State<Shared>, Path(hash): Path<String>) -> Response {
             .into_iter()
             .find(|sc| esplora_scripthash(sc) == hash);
         let list: Vec<Value> = script
-            .map(|sc| f.chain.unspent(&sc))
+            .map(|sc| f.unspent(&sc))
             .unwrap_or_default()
             .into_iter()
             .map(|u| {
@@ -534,7 +543,7 @@ fn electrum_answer(state: &Shared, request: &Value) -> Vec<String> {
                 .into_iter()
                 .find(|sc| electrum_scripthash(sc) == hash);
             let list: Vec<Value> = script
-                .map(|sc| f.chain.unspent(&sc))
+                .map(|sc| f.unspent(&sc))
                 .unwrap_or_default()
                 .into_iter()
                 .map(|u| {
@@ -661,7 +670,7 @@ async fn core_rpc(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> R
                     .unwrap();
                 let script = ScriptBuf::from_bytes(hex::decode(hex).unwrap());
                 // The UTXO set holds mined outputs only.
-                for u in f.chain.unspent(&script) {
+                for u in f.unspent(&script) {
                     let Some(h) = u.height else { continue };
                     let value = f.listed_value(u.value);
                     total += value;
