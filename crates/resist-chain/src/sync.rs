@@ -56,6 +56,11 @@ pub struct SyncSummary {
 /// treasury's network ([`ChainError::WrongNetwork`]). See the module notes
 /// for the gap-limit rule; `gap_limit` is usually
 /// [`crate::ChainConfig::gap_limit`].
+///
+/// Afterwards the treasury holds exactly the listed coins: outputs of the
+/// applied transactions that were not listed are set aside
+/// (`Treasury::exclude_spent`, counted in [`SyncSummary::excluded`]).
+/// After an error the treasury may hold part of the funding: drop it.
 pub async fn sync_treasury(
     treasury: &mut Treasury,
     source: &ChainSource,
