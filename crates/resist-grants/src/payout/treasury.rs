@@ -77,14 +77,48 @@ impl Treasury {
             .address
     }
 
+    /// Reveals the scripts of `keychain` up to and including `index`, so that
+    /// funding paying any of them counts. BDK only watches 25 scripts past
+    /// the last revealed one: a chain source's gap-limit scan that finds a
+    /// coin further out calls this before [`Treasury::apply_funding`]. The
+    /// scripts themselves can be read with `wallet().peek_address`.
+    pub fn reveal_to(&mut self, keychain: KeychainKind, index: u32) {
+        self.wallet
+            .reveal_addresses_to(keychain, index)
+            .for_each(drop);
+    }
+
     /// Whether `script` is one of the treasury's (revealed) scripts.
     pub fn is_mine(&self, script: &ScriptBuf) -> bool {
         self.wallet.is_mine(script.clone())
     }
 
-    /// Confirmed and unconfirmed balance, in satoshis.
+    /// Confirmed and unconfirmed balance, in satoshis, without the outputs
+    /// set aside with [`Treasury::exclude_spent`].
     pub fn balance(&self) -> Amount {
-        self.wallet.balance().total()
+        let excluded: u64 = self
+            .wallet
+            .list_unspent()
+            .filter(|u| self.wallet.is_outpoint_locked(u.outpoint))
+            .map(|u| u.txout.value.to_sat())
+            .sum();
+        Amount::from_sat(
+            self.wallet
+                .balance()
+                .total()
+                .to_sat()
+                .saturating_sub(excluded),
+        )
+    }
+
+    /// Sets aside an output of an applied transaction that the chain source
+    /// does not list as unspent: it was spent by a transaction the treasury
+    /// does not hold (funding brings whole parent transactions, and a parent
+    /// may pay the treasury twice and be spent once). The output is never
+    /// selected for a payout (BDK's locked outpoints) and not counted in
+    /// [`Treasury::balance`].
+    pub fn exclude_spent(&mut self, outpoint: OutPoint) {
+        self.wallet.lock_outpoint(outpoint);
     }
 
     /// The output `outpoint` of a transaction the treasury knows, if any.
