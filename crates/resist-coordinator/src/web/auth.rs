@@ -201,29 +201,35 @@ fn over_https(headers: &HeaderMap) -> bool {
     })
 }
 
-/// Refuses a form posted from another site: the `Origin` (sent by every
-/// current browser with a POST) must be this host, and `Sec-Fetch-Site`,
-/// when present, must not name another site.
+/// Refuses a form posted from another site.
+///
+/// `Sec-Fetch-Site` (set by the browser, which no page can forge) must be
+/// `same-origin` when present. `Origin` must be this host when it names
+/// one; browsers send `Origin: null` for a same-origin POST from a page with
+/// `Referrer-Policy: no-referrer`, as these pages are, so `null` is accepted
+/// only together with `Sec-Fetch-Site: same-origin`. Without either header
+/// (curl, scripts) there is no browser to forge a request through.
 pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
-    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
+    let get = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let site = get("sec-fetch-site");
+    if site.is_some_and(|s| !matches!(s, "same-origin" | "none")) {
         return Err(WebError::CrossOrigin);
     }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin.to_str().map_err(|_| WebError::CrossOrigin)?;
-    let host = header(header::HOST).ok_or(WebError::CrossOrigin)?;
-    let authority = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .ok_or(WebError::CrossOrigin)?;
-    if authority.eq_ignore_ascii_case(host) {
-        Ok(())
-    } else {
-        Err(WebError::CrossOrigin)
+    match get(header::ORIGIN.as_str()) {
+        None => Ok(()),
+        Some("null") if site == Some("same-origin") => Ok(()),
+        Some(origin) => {
+            let host = get(header::HOST.as_str()).ok_or(WebError::CrossOrigin)?;
+            let authority = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                .ok_or(WebError::CrossOrigin)?;
+            if authority.eq_ignore_ascii_case(host) {
+                Ok(())
+            } else {
+                Err(WebError::CrossOrigin)
+            }
+        }
     }
 }
 
@@ -506,6 +512,32 @@ mod test {
         assert!(with(&[("host", "h"), ("sec-fetch-site", "cross-site")]).is_err());
         assert!(with(&[("host", "h"), ("sec-fetch-site", "same-site")]).is_err());
         assert!(with(&[("host", "h"), ("sec-fetch-site", "same-origin")]).is_ok());
+        // What Chromium sends from a page with `Referrer-Policy: no-referrer`.
+        assert!(
+            with(&[
+                ("host", "h"),
+                ("origin", "null"),
+                ("sec-fetch-site", "same-origin")
+            ])
+            .is_ok()
+        );
+        assert!(
+            with(&[
+                ("host", "h"),
+                ("origin", "null"),
+                ("sec-fetch-site", "cross-site")
+            ])
+            .is_err()
+        );
+        assert!(
+            with(&[
+                ("host", "127.0.0.1:8740"),
+                ("origin", "http://evil.example"),
+                ("sec-fetch-site", "same-origin")
+            ])
+            .is_err(),
+            "both must agree"
+        );
     }
 
     #[test]

@@ -249,7 +249,11 @@ pub(crate) fn network(id: &str, bars: &[Bar]) -> Markup {
                         }
                     }
                 }
-                @if i % label_every == 0 || i + 1 == bars.len() {
+                @if i + 1 == bars.len() {
+                    text.tick x=(n(NET_W - NET_RIGHT)) y=(n(NET_H - 8.0)) text-anchor="end" {
+                        (clock(b.start))
+                    }
+                } @else if i % label_every == 0 && i + label_every / 2 + 1 < bars.len() {
                     text.tick x=(n(x + w / 2.0)) y=(n(NET_H - 8.0)) text-anchor="middle" {
                         (clock(b.start))
                     }
@@ -284,14 +288,18 @@ pub(crate) enum StripSize {
     Large,
 }
 
-/// A node's history: one cell per window, oldest on the left. `label`
-/// names the node for the chart's accessible name (`node 7`).
-pub(crate) fn strip(label: &str, cells: &[Cell], size: StripSize) -> Markup {
+/// A node's history: one cell per window, oldest on the left, drawn in
+/// the last `cells.len()` of `slots` places (a node registered late starts
+/// late; the places before it stay empty). `label` names the node for the
+/// chart's accessible name (`node 7`).
+pub(crate) fn strip(label: &str, cells: &[Cell], slots: usize, size: StripSize) -> Markup {
     let (w, h) = match size {
         StripSize::Small => (240.0, 16.0),
         StripSize::Large => (720.0, 40.0),
     };
-    let slot = w / cells.len().max(1) as f64;
+    let slots = slots.max(cells.len()).max(1);
+    let slot = w / slots as f64;
+    let offset = slots - cells.len();
     let mut totals = Counts::default();
     for c in cells {
         totals.add(c.status);
@@ -316,7 +324,7 @@ pub(crate) fn strip(label: &str, cells: &[Cell], size: StripSize) -> Markup {
             preserveAspectRatio="none" role="img" aria-label=(aria) shape-rendering="crispEdges" {
             title { (aria) }
             @for (i, c) in cells.iter().enumerate() {
-                rect x=(n(slot * i as f64)) y="0" width=(n(slot)) height=(n(h)) fill=(colour(c.status)) {
+                rect x=(n(slot * (offset + i) as f64)) y="0" width=(n(slot)) height=(n(h)) fill=(colour(c.status)) {
                     title { (time(c.start)) ": " (word(c.status)) }
                 }
             }
@@ -425,7 +433,13 @@ mod test {
             .collect();
         let svg = network("many", &bars).into_string();
         let labels = svg.matches(r#"text-anchor="middle""#).count();
-        assert!((2..=MAX_X_LABELS + 1).contains(&labels), "{labels}");
+        assert!((2..=MAX_X_LABELS).contains(&labels), "{labels}");
+        // The newest window's label ends at the right edge (not cut off).
+        assert_eq!(
+            svg.matches(r#"text-anchor="end""#).count(),
+            3,
+            "0, max, last"
+        );
         assert_eq!(rects(&svg).len(), 100);
     }
 
@@ -439,7 +453,7 @@ mod test {
                 status,
             })
             .collect();
-        let svg = strip("node 7", &cells, StripSize::Large).into_string();
+        let svg = strip("node 7", &cells, 4, StripSize::Large).into_string();
         let fills: Vec<String> = rects(&svg).into_iter().map(|(f, _)| f).collect();
         assert_eq!(
             fills,
@@ -452,11 +466,15 @@ mod test {
             "{svg}"
         );
         assert!(svg.contains("1970-01-01 00:20 UTC: BLOCKED"));
+        // In eight places, the four cells take the right half.
+        let late = strip("node 7", &cells, 8, StripSize::Large).into_string();
+        assert!(late.contains(r#"<rect x="360" y="0" width="90""#), "{late}");
+        assert_eq!(rects(&late).len(), 4);
     }
 
     #[test]
     fn labels_are_escaped() {
-        let svg = strip("<script>x</script>", &[], StripSize::Small).into_string();
+        let svg = strip("<script>x</script>", &[], 0, StripSize::Small).into_string();
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;"));
     }

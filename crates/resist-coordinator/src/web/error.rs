@@ -29,10 +29,11 @@ pub(crate) enum WebError {
     /// Nothing by that name (404); the text says where to look.
     #[error("{0}")]
     NotFound(String),
-    /// A form was posted from another site (403): the funder's forms are
-    /// posted only from the coordinator's own pages.
+    /// A form was posted from another site, or from a browser that did not
+    /// say where from (403): the funder's forms are posted only from the
+    /// coordinator's own pages.
     #[error(
-        "this form was sent from another site; open the coordinator's own page and send it from there"
+        "this form was sent from another site (or the browser did not say from where); open the coordinator's own /login page in a current browser and send it from there"
     )]
     CrossOrigin,
     /// Too many requests from this address (429).

@@ -143,16 +143,16 @@ fn nodes_section(nodes: &[Node], operators: &[Operator], grid: &Grid) -> Markup 
                         @for n in nodes {
                             @if let Some(h) = grid.node(n.id.0) {
                                 tr.node {
-                                    td { a href={ "/nodes/" (n.id.0) } { "node " (n.id.0) } }
+                                    td.nowrap { a href={ "/nodes/" (n.id.0) } { "node " (n.id.0) } }
                                     td {
                                         @match payout_of(operators, n.operator.0) {
                                             Some(a) => (operator_link(a)),
                                             None => { "operator " (n.operator.0) }
                                         }
                                     }
-                                    td.mono { (crate::views::endpoint(n)) }
+                                    td.mono.nowrap { (crate::views::endpoint(n)) }
                                     td { (badge(h.latest())) }
-                                    td { (chart::strip(&format!("node {}", n.id.0), &h.cells(), StripSize::Small)) }
+                                    td { (chart::strip(&format!("node {}", n.id.0), &h.cells(), grid.windows.len(), StripSize::Small)) }
                                     td.muted { (h.totals().sentence()) }
                                 }
                             }
@@ -314,22 +314,33 @@ pub(crate) async fn node<S: Store>(
             tr { th { "Registered" } td { (time(node.created_at.seconds())) } }
             tr { th { "Now" } td { (badge(history.latest())) } }
         }
-        (history_section(&format!("node {node_id}"), history))
+        (history_section(&format!("node {node_id}"), history, grid.windows.len(), true))
     };
     Ok(Html(
         layout::page_with(&format!("Node {node_id}"), Some(logout_button()), body).into_string(),
     ))
 }
 
-/// A node's strip, legend and window table; shared with the operator page
-/// (it shows no endpoint).
-pub(crate) fn history_section(label: &str, history: &NodeHistory) -> Markup {
+/// A node's strip (in `slots` window places), legend if asked, and window
+/// table; shared with the operator page (it shows no endpoint).
+pub(crate) fn history_section(
+    label: &str,
+    history: &NodeHistory,
+    slots: usize,
+    with_legend: bool,
+) -> Markup {
+    let cells = history.cells();
     html! {
         section.history {
             h2 { "Status history of " (label) }
-            p { (history.totals().sentence()) " in " (history.windows.len()) " windows." }
-            (chart::strip(label, &history.cells(), StripSize::Large))
-            (chart::legend())
+            p { (history.totals().sentence()) " in " (history.windows.len()) " windows"
+                @if history.windows.len() < slots { " (since it was registered)" }
+                "." }
+            (chart::strip(label, &cells, slots, StripSize::Large))
+            @if let (Some(first), Some(last)) = (cells.first(), cells.last()) {
+                p.muted { "Left: " (time(first.start)) ". Right: " (time(last.start)) " (still open)." }
+            }
+            @if with_legend { (chart::legend()) }
             details {
                 summary { "Window by window (reports from censored and free networks)" }
                 table {

@@ -8,6 +8,10 @@
 //! (UNKNOWN: no report from a censored network), so a silent node shows as
 //! a gap, not as a shorter history.
 //!
+//! A node's history starts with the window it was registered in: the
+//! windows before it existed are not UNKNOWN, they are not its, and the
+//! network chart does not count it there.
+//!
 //! The grid has node ids but no endpoints: the public operator page is
 //! rendered from it, and what it does not hold it cannot leak.
 
@@ -30,8 +34,9 @@ pub(crate) const DEFAULT_WINDOWS: u32 = 144;
 pub(crate) struct NodeHistory {
     /// The node's id.
     pub(crate) node: i64,
-    /// One entry per window of the grid, oldest first: the status, and the
-    /// report counts behind it if the window had reports.
+    /// One entry per window of the grid since the node was registered
+    /// (the grid's last windows), oldest first: the status, and the report
+    /// counts behind it if the window had reports.
     pub(crate) windows: Vec<(Cell, Option<WindowStatusView>)>,
 }
 
@@ -76,7 +81,9 @@ impl Grid {
             .map(|(i, &(_, start))| {
                 let mut counts = Counts::default();
                 for n in &self.nodes {
-                    if let Some((c, _)) = n.windows.get(i) {
+                    // The node's windows are the grid's last ones.
+                    let offset = self.windows.len().saturating_sub(n.windows.len());
+                    if let Some((c, _)) = i.checked_sub(offset).and_then(|j| n.windows.get(j)) {
                         counts.add(c.status);
                     }
                 }
@@ -116,7 +123,19 @@ pub(crate) async fn load<S: Store>(
     let m = &state.settings.measurement;
     let current = m.window_of(state.clock.now());
     let status = measure::node_status(state, nodes, windows).await?;
-    Ok(densify(&status, current, windows, |w| m.window_start(w)))
+    let registered = |node: i64| {
+        nodes
+            .iter()
+            .find(|n| n.id.0 == node)
+            .map_or(i64::MIN, |n| m.window_of(n.created_at))
+    };
+    Ok(densify(
+        &status,
+        current,
+        windows,
+        |w| m.window_start(w),
+        registered,
+    ))
 }
 
 /// The grid of `status` over the `windows` windows ending with `current`.
@@ -125,6 +144,7 @@ fn densify(
     current: i64,
     windows: u32,
     start_of: impl Fn(i64) -> i64,
+    registered_in: impl Fn(i64) -> i64,
 ) -> Grid {
     let first = current - i64::from(windows) + 1;
     let numbers: Vec<(i64, i64)> = (first..=current).map(|w| (w, start_of(w))).collect();
@@ -134,6 +154,7 @@ fn densify(
             node: s.node,
             windows: numbers
                 .iter()
+                .filter(|&&(w, _)| w >= registered_in(s.node))
                 .map(|&(w, start)| {
                     let seen = s.history.iter().find(|h| h.window == w);
                     let status = seen.map_or_else(no_reports, |h| parse_status(&h.status));
@@ -187,7 +208,7 @@ mod test {
             view(1, vec![seen(10, Status::Blocked), seen(8, Status::Ok)]),
             view(2, vec![]),
         ];
-        let g = densify(&status, 10, 4, |w| w * 600);
+        let g = densify(&status, 10, 4, |w| w * 600, |_| 0);
         assert_eq!(g.windows, [(7, 4200), (8, 4800), (9, 5400), (10, 6000)]);
         let one: Vec<Status> = g.nodes[0].cells().iter().map(|c| c.status).collect();
         assert_eq!(
@@ -215,9 +236,33 @@ mod test {
         assert_eq!(bars[3].counts.blocked, 1);
         assert_eq!(bars[3].start, 6000);
         // A window older than the range is left out.
-        let g = densify(&status, 10, 1, |w| w * 600);
+        let g = densify(&status, 10, 1, |w| w * 600, |_| 0);
         assert_eq!(g.nodes[0].totals().ok, 0);
         assert_eq!(g.node(2).map(|n| n.node), Some(2));
         assert!(g.node(3).is_none());
+    }
+
+    #[test]
+    fn windows_before_registration_are_not_counted() {
+        let status = [
+            view(1, vec![seen(10, Status::Ok)]),
+            view(2, vec![seen(10, Status::Blocked), seen(9, Status::Down)]),
+        ];
+        // Node 1 registered in window 10, node 2 long before.
+        let g = densify(&status, 10, 4, |w| w * 600, |n| if n == 1 { 10 } else { 0 });
+        assert_eq!(g.nodes[0].windows.len(), 1);
+        assert_eq!(g.nodes[1].windows.len(), 4);
+        assert_eq!(g.nodes[0].totals().unknown, 0);
+        let bars = g.bars();
+        assert_eq!(bars[0].counts.total(), 1, "only node 2 existed");
+        assert_eq!(bars[2].counts.down, 1);
+        assert_eq!(
+            bars[3].counts,
+            Counts {
+                ok: 1,
+                blocked: 1,
+                ..Counts::default()
+            }
+        );
     }
 }

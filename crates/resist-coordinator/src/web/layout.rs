@@ -36,11 +36,13 @@ table { border-collapse: collapse; margin: .4rem 0; }
 th, td { text-align: left; padding: .25rem .6rem; border-bottom: 1px solid #e6e6e6;
   vertical-align: middle; }
 th { background: #f7f7f7; }
+td.nowrap { white-space: nowrap; overflow-wrap: normal; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .92em;
   overflow-wrap: anywhere; }
 .chart { display: block; }
 .chart.network { width: 100%; max-width: 720px; height: auto; }
+.chart.strip { background: #f4f4f4; }
 .chart.strip.small { width: 240px; height: 16px; }
 .chart.strip.large { width: 100%; max-width: 720px; height: 40px; }
 .chart .axis { stroke: #555555; stroke-width: 1; }

@@ -78,9 +78,9 @@ pub(crate) async fn page<S: Store>(
             tbody {
                 @for h in &grid.nodes {
                     tr.node {
-                        td { a href={ "#node-" (h.node) } { "node " (h.node) } }
+                        td.nowrap { a href={ "#node-" (h.node) } { "node " (h.node) } }
                         td { (badge(h.latest())) }
-                        td { (chart::strip(&format!("node {}", h.node), &h.cells(), chart::StripSize::Small)) }
+                        td { (chart::strip(&format!("node {}", h.node), &h.cells(), grid.windows.len(), chart::StripSize::Small)) }
                         td.muted { (h.totals().sentence()) }
                     }
                 }
@@ -89,7 +89,7 @@ pub(crate) async fn page<S: Store>(
         (chart::legend())
         @for h in &grid.nodes {
             div id={ "node-" (h.node) } {
-                (history_section(&format!("node {}", h.node), h))
+                (history_section(&format!("node {}", h.node), h, grid.windows.len(), false))
             }
         }
     };
