@@ -530,7 +530,7 @@ async fn the_dashboard_in_a_real_browser() {
     let measured = bars(&chart);
     assert_eq!(
         measured.len(),
-        WINDOWS as usize,
+        usize::try_from(WINDOWS).unwrap(),
         "one bar per window: {measured:?}"
     );
     let unit = measured[0].1; // one node's height
