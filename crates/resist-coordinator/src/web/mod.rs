@@ -68,6 +68,19 @@ mod test {
     use super::*;
 
     #[test]
+    fn the_pages_are_not_in_the_api_document() {
+        use utoipa::OpenApi as _;
+        let doc = crate::ApiDoc::openapi();
+        let paths: Vec<&String> = doc.paths.paths.keys().collect();
+        assert!(
+            paths
+                .iter()
+                .all(|p| p.starts_with("/api/") || *p == "/healthz"),
+            "{paths:?}"
+        );
+    }
+
+    #[test]
     fn windows_are_bounded() {
         assert_eq!(windows_param(None, 144, 1000).unwrap(), 144);
         assert_eq!(windows_param(Some("a=b"), 144, 1000).unwrap(), 144);
