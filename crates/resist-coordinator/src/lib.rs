@@ -29,6 +29,7 @@ mod handlers;
 pub mod measure;
 mod openapi;
 mod views;
+mod web;
 
 pub use config::{CoordinatorConfig, Settings};
 pub use error::ApiError;
@@ -80,7 +81,8 @@ impl<S: Store> AppState<S> {
     }
 }
 
-/// The HTTP API (and, later, the dashboard) over `state`.
+/// The HTTP API and the web pages (the funder's dashboard, operators'
+/// public pages) over `state`.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     let limits = &state.settings.limits;
     let body_limit = limits.max_body_bytes;
