@@ -24,3 +24,41 @@ pub trait ChainAccess: Send + Sync + fmt::Debug + 'static {
     /// already has counts as sent. Returns its txid.
     fn broadcast<'a>(&'a self, tx: &'a Transaction) -> ChainFuture<'a, Txid>;
 }
+
+/// The chain source of the configuration (`[payout.chain]`).
+#[derive(Debug)]
+pub struct ConfiguredChain {
+    source: resist_chain::ChainSource,
+    gap_limit: u32,
+}
+
+impl ConfiguredChain {
+    /// The source `config` describes (no I/O yet).
+    pub fn new(config: &resist_chain::ChainConfig) -> Result<Self, resist_chain::ChainError> {
+        Ok(ConfiguredChain {
+            source: resist_chain::ChainSource::new(config)?,
+            gap_limit: config.gap_limit,
+        })
+    }
+}
+
+impl ChainAccess for ConfiguredChain {
+    fn sync<'a>(&'a self, treasury: &'a mut Treasury) -> ChainFuture<'a, ()> {
+        Box::pin(async move {
+            resist_chain::sync_treasury(treasury, &self.source, self.gap_limit)
+                .await
+                .map(|summary| {
+                    tracing::info!(
+                        utxos = summary.utxos,
+                        total_sat = summary.total.to_sat(),
+                        "treasury read from the chain source"
+                    );
+                })
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn broadcast<'a>(&'a self, tx: &'a Transaction) -> ChainFuture<'a, Txid> {
+        Box::pin(async move { self.source.broadcast(tx).await.map_err(|e| e.to_string()) })
+    }
+}

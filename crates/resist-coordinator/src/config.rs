@@ -77,6 +77,9 @@ pub struct PayoutConfig {
     pub treasury_internal: Option<String>,
     /// Fee rate of payout transactions, sat/vB.
     pub fee_rate_sat_per_vb: u64,
+    /// Where the treasury's coins are read and payouts broadcast
+    /// (`[payout.chain]`: Esplora, Electrum or Bitcoin Core).
+    pub chain: Option<resist_chain::ChainConfig>,
 }
 
 impl Default for PayoutConfig {
@@ -85,6 +88,7 @@ impl Default for PayoutConfig {
             treasury_external: None,
             treasury_internal: None,
             fee_rate_sat_per_vb: 2,
+            chain: None,
         }
     }
 }

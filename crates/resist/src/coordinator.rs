@@ -431,6 +431,11 @@ fn payout_settings(
         treasury_external: external,
         treasury_internal: internal,
         fee_rate_sat_per_vb: p.fee_rate_sat_per_vb,
-        chain: None,
+        chain: match &p.chain {
+            None => None,
+            Some(c) => Some(std::sync::Arc::new(
+                resist_coordinator::chain::ConfiguredChain::new(c).context("[payout.chain]")?,
+            )),
+        },
     }))
 }
