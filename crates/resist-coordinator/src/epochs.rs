@@ -600,7 +600,7 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-async fn find<S: Store>(state: &AppState<S>, epoch: i64) -> Result<Epoch, ApiError> {
+pub(crate) async fn find<S: Store>(state: &AppState<S>, epoch: i64) -> Result<Epoch, ApiError> {
     if epoch < 1 {
         return Err(Invalid::new("epoch", "epochs are numbered from 1").into());
     }
@@ -739,7 +739,10 @@ fn view<S>(
     ))
 }
 
-async fn detail<S: Store>(state: &AppState<S>, e: &Epoch) -> Result<EpochDetail, ApiError> {
+pub(crate) async fn detail<S: Store>(
+    state: &AppState<S>,
+    e: &Epoch,
+) -> Result<EpochDetail, ApiError> {
     let batches = state.store.batches_of(e.epoch).await?;
     let (summary, report) = view(state, e, &batches)?;
     Ok(EpochDetail {

@@ -451,7 +451,34 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
     let shown: EpochDetail = w.h.client().get("/api/epochs/2").await.unwrap();
     assert_eq!(shown.summary.state, "broadcast");
     assert!(shown.batches[0].signed && shown.batches[0].broadcast);
-    assert_eq!(shown.summary.txids, vec![done.txid]);
+    assert_eq!(shown.summary.txids, vec![done.txid.clone()]);
+    // The same report as a public page, and the list of epochs.
+    for (path, wanted) in [
+        (
+            "/epochs/2",
+            vec!["Grant epoch 2", done.txid.as_str(), "broadcast", "fd"],
+        ),
+        ("/epochs", vec!["epoch 1", "epoch 2", done.txid.as_str()]),
+    ] {
+        let resp = reqwest::get(format!("{}{path}", w.h.url)).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let csp = resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        let html = resp.text().await.unwrap();
+        for w in wanted {
+            assert!(html.contains(w), "{path} lacks {w:?}");
+        }
+        assert!(
+            !html.contains("203.0.113") && !html.contains("198.51.100"),
+            "{path} names a node"
+        );
+        assert!(!html.contains("<script"), "{path}");
+    }
+    let missing = reqwest::get(format!("{}/epochs/9", w.h.url)).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     let _ = &w.b;
     w.h.stop().await;
 }

@@ -25,6 +25,7 @@ use crate::AppState;
 
 pub(crate) mod auth;
 pub(crate) mod chart;
+pub(crate) mod epochs;
 pub(crate) mod error;
 pub(crate) mod funder;
 pub(crate) mod history;
@@ -42,6 +43,8 @@ pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
         .route("/login", get(auth::login_form::<S>).post(auth::login::<S>))
         .route("/logout", post(auth::logout))
         .route("/operator/{address}", get(operator::page::<S>))
+        .route("/epochs", get(epochs::list::<S>))
+        .route("/epochs/{n}", get(epochs::page::<S>))
         .layer(axum::middleware::map_response(layout::security_headers))
 }
 
