@@ -333,7 +333,7 @@ fn the_funder_closes_exports_signs_finalizes_and_broadcasts_with_the_cli() {
     }
 
     // Wait for an OK window, then one more window so it is whole and closed.
-    let deadline = std::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let nodes: Vec<NodeStatusView> = rt
             .block_on(
@@ -350,7 +350,7 @@ fn the_funder_closes_exports_signs_finalizes_and_broadcasts_with_the_cli() {
             break;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            tokio::time::Instant::now() < deadline,
             "no OK window: {nodes:?}"
         );
         std::thread::sleep(Duration::from_millis(500));
