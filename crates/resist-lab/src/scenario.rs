@@ -646,10 +646,28 @@ async fn whack_a_mole(world: &mut World, out: &mut Outcome) -> Result<(), LabErr
         ));
     }
 
-    // The grant preview over the whole windows so far.
+    // The grant preview over the whole windows so far, once the first
+    // BLOCKED window has closed (so the range holds windows after the block).
+    let views = world.status().await?;
+    let closed_after = targets
+        .iter()
+        .filter_map(|n| verdict::first_with(&World::windows(&views, n), "blocked", since))
+        .max()
+        .unwrap_or(since + 1);
+    let deadline = tokio::time::Instant::now() + windows(world, 2);
+    while world.window_now() <= closed_after && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let last = world.window_now() - 1;
     let report = world.preview(100_000, start, last).await?;
     let views = world.status().await?;
+    world.timeline.event(
+        "funder",
+        format!(
+            "previews grants over windows {start}..={last}: {} sat paid",
+            report.result.paid_total_sat
+        ),
+    );
     let mut rows = Vec::new();
     for n in &world.plan.nodes {
         let Some(id) = World::node_id(&views, n) else {
@@ -678,11 +696,12 @@ async fn whack_a_mole(world: &mut World, out: &mut Outcome) -> Result<(), LabErr
         })
         .collect();
     out.findings.push(format!(
-        "The censor learned {} of {} nodes from one bucket and blocked them; the user's bucket kept {working} working. The grant preview over windows {start}..={last} pays {} sat: {}.",
+        "The censor learned {} of {} nodes from one bucket and blocked them; the user's bucket kept {working} working. The grant preview over windows {start}..={last} pays {} sat for OK windows only: {} ({} sat stay in the treasury: the per-operator cap, with two operators).",
         targets.len(),
         world.plan.nodes.len(),
         report.result.paid_total_sat,
-        paid.join(", ")
+        paid.join(", "),
+        report.result.remainder_sat
     ));
     Ok(())
 }

@@ -122,10 +122,20 @@ pub fn preview_pays_only_ok_windows(
                 .filter(|(w, s)| *w > *b && (first..=last).contains(w) && s == "ok")
                 .map(|(w, _)| *w)
                 .collect();
+            // Without a BLOCKED window in the range the check proves nothing.
+            // The block's own window may be OK (service before the block is
+            // paid for) or already BLOCKED.
+            let blocked_in_range = windows
+                .iter()
+                .filter(|(w, s)| *w >= *b && (first..=last).contains(w) && s == "blocked")
+                .count();
             checks.push(Check::new(
                 format!("{name} earns nothing for windows after the censor blocked it"),
-                late.is_empty(),
-                format!("blocked in window {b}; OK windows after it: {late:?}"),
+                late.is_empty() && blocked_in_range > 0,
+                format!(
+                    "blocked in window {b}; in the preview's range {blocked_in_range} BLOCKED windows from it on, {} OK windows after it",
+                    late.len()
+                ),
             ));
         }
     }
@@ -228,7 +238,16 @@ mod test {
         assert!(good.iter().all(|c| c.passed), "{good:?}");
         let bad = preview_pays_only_ok_windows(&report(3), &nodes, 10, 12);
         assert!(!bad[0].passed);
-        let late = vec![(10, "ok".to_string()), (13, "ok".into())];
+        let vacuous = preview_pays_only_ok_windows(&report(2), &nodes, 10, 11);
+        assert!(
+            vacuous[0].passed && !vacuous[1].passed,
+            "no BLOCKED window in range: {vacuous:?}"
+        );
+        let late = vec![
+            (10, "ok".to_string()),
+            (12, "blocked".into()),
+            (13, "ok".into()),
+        ];
         let nodes = [m(late, Some(11))];
         let c = preview_pays_only_ok_windows(&report(2), &nodes, 10, 13);
         assert!(c[0].passed && !c[1].passed, "{c:?}");
