@@ -453,6 +453,18 @@ async fn dpi(world: &mut World, out: &mut Outcome) -> Result<(), LabError> {
         "",
     );
     all_ok_since(world, world.window_now(), out, "every node OK before DPI").await?;
+    // The control for the byte-level checks below: without DPI, the bank
+    // answers a request that follows a greeting-shaped first segment.
+    let bank_addr = world.plan.services[1].addr;
+    let request: &[u8] = b"GET / HTTP/1.0\r\n\r\n";
+    let control = world
+        .raw_exchange(Ns::User, bank_addr, &[&[5, 1, 0], request])
+        .await?;
+    out.check(
+        "without DPI the bank answers after a first segment 05 01 00 (the control)",
+        control.contains(&crate::fixture::body("bank")),
+        "",
+    );
     world.nft(&censor::dpi_ruleset()).await?;
     let since = world.window_now();
     world.timeline.event(
@@ -475,6 +487,34 @@ async fn dpi(world: &mut World, out: &mut Outcome) -> Result<(), LabError> {
         "DPI leaves other traffic alone: the user still reaches the bank",
         bank,
         "",
+    );
+    // What exactly the rule matches, shown on a plain web server (the bank):
+    // a first segment that is exactly a greeting kills the flow; one that
+    // merely starts like one is somebody's data and passes.
+    let greeting_first = world
+        .raw_exchange(Ns::User, bank_addr, &[&[5, 1, 0], request])
+        .await?;
+    let mut longer = vec![5u8, 1, 0, 1];
+    longer.extend_from_slice(request);
+    let longer_first = world.raw_exchange(Ns::User, bank_addr, &[&longer]).await?;
+    let answered = |s: &str| s.contains(&crate::fixture::body("bank"));
+    world.timeline.event(
+        "user",
+        format!(
+            "to the bank: first segment 05 01 00 (a greeting) → {}; first segment 05 01 00 01 + HTTP (not a greeting: longer than 2+n) → {}",
+            if answered(&greeting_first) { "answered" } else { "flow dropped" },
+            if answered(&longer_first) { "answered" } else { "flow dropped" },
+        ),
+    );
+    out.check(
+        "DPI drops a flow whose first segment is exactly a SOCKS5 greeting, whatever the server",
+        !answered(&greeting_first),
+        "05 01 00, then an HTTP request, to the bank",
+    );
+    out.check(
+        "DPI lets through a first segment that only starts like a greeting",
+        answered(&longer_first),
+        "05 01 00 01 and an HTTP request in one segment, to the bank",
     );
     expect_classification(world, out, since, &nodes.iter().collect::<Vec<_>>(), &[]).await?;
     let greetings = world

@@ -609,6 +609,35 @@ impl World {
         })
     }
 
+    /// Someone in `ns` opens a TCP connection to `addr` (bash's /dev/tcp),
+    /// writes each of `segments` as its own write, 300 ms apart, and returns
+    /// what came back within 3 s (empty when the censor ate the flow). For
+    /// showing what the DPI rule does and does not match.
+    pub async fn raw_exchange(
+        &self,
+        ns: Ns,
+        addr: SocketAddrV4,
+        segments: &[&[u8]],
+    ) -> Result<String, LabError> {
+        let writes: Vec<String> = segments
+            .iter()
+            .map(|seg| {
+                let fmt: String = seg.iter().map(|b| format!("\\x{b:02x}")).collect();
+                format!("printf '{fmt}' >&3")
+            })
+            .collect();
+        let script = format!(
+            "exec 3<>/dev/tcp/{}/{} || exit 9; {}; timeout 3 cat <&3; exit 0",
+            addr.ip(),
+            addr.port(),
+            writes.join("; sleep 0.3; ")
+        );
+        let command = vec!["bash".to_owned(), "-c".to_owned(), script];
+        let args = self.topo.exec_args(ns, &command);
+        let out = sys::output(&self.tools.ip, &args, None, Duration::from_secs(10)).await?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// GET `path` on the coordinator from `ns` (with the admin token when
     /// `admin`); returns the HTTP status and the body.
     pub async fn http_get(
