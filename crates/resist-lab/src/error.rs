@@ -31,16 +31,14 @@ pub enum LabError {
         stderr: String,
     },
     /// A command or a wait took longer than its limit.
-    #[error(
-        "{what}: nothing after {after:?}; the logs in {logs} say more (keep them with --keep-logs DIR)"
-    )]
+    #[error("{what}: nothing after {after:?}; {hint}")]
     Timeout {
         /// What was waited for.
         what: String,
         /// The limit.
         after: Duration,
-        /// Where the process logs are.
-        logs: PathBuf,
+        /// What to look at next.
+        hint: String,
     },
     /// A local operation failed (spawning, files).
     #[error("{what}: {source}")]
@@ -96,6 +94,22 @@ impl LabError {
         LabError::Io {
             what: what.into(),
             source,
+        }
+    }
+
+    /// A wait for a logged process that ran out of time.
+    pub(crate) fn timeout_logged(
+        what: String,
+        after: Duration,
+        logs: &std::path::Path,
+    ) -> LabError {
+        LabError::Timeout {
+            what,
+            after,
+            hint: format!(
+                "the logs in {} say more (they are kept after a failure)",
+                logs.display()
+            ),
         }
     }
 

@@ -111,11 +111,11 @@ impl Supervised {
             }
             self.check_running()?;
             if Instant::now() >= deadline {
-                return Err(LabError::Timeout {
-                    what: format!("{} did not print {what}", self.name),
-                    after: within,
-                    logs: self.log.clone(),
-                });
+                return Err(LabError::timeout_logged(
+                    format!("{} did not print {what}", self.name),
+                    within,
+                    &self.log,
+                ));
             }
             tokio::time::sleep(POLL).await;
         }

@@ -95,7 +95,8 @@ pub async fn output(
         Err(_) => Err(LabError::Timeout {
             what: what(),
             after: within,
-            logs: PathBuf::from("(a command, not a logged process)"),
+            hint: "it was killed; is the machine overloaded, or is a tool waiting for input?"
+                .into(),
         }),
     }
 }

@@ -350,11 +350,11 @@ impl World {
                 p.check_running()?;
             }
             if Instant::now() >= deadline {
-                return Err(LabError::Timeout {
-                    what: format!("nothing answers at {addr}"),
-                    after: START_TIMEOUT,
-                    logs: self.dir.clone(),
-                });
+                return Err(LabError::timeout_logged(
+                    format!("nothing answers at {addr}"),
+                    START_TIMEOUT,
+                    &self.dir,
+                ));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
