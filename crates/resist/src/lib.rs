@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 pub mod admin;
 pub mod coordinator;
 pub mod grants;
+pub mod lab;
 pub mod layered;
 pub mod logging;
 pub mod node;
@@ -64,6 +65,7 @@ enum Command {
     Admin(admin::AdminArgs),
     Probe(probe::ProbeArgs),
     Grants(grants::GrantsArgs),
+    Lab(lab::LabArgs),
 }
 
 /// Why the process exits non-zero. The class decides the exit code.
@@ -114,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Admin(args) => admin::run(args),
         Command::Probe(args) => probe::run(args),
         Command::Grants(args) => grants::run(args),
+        Command::Lab(args) => lab::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
