@@ -242,9 +242,10 @@ impl Out {
         }
     }
 
-    /// Ends the status line before the closing messages.
-    fn end_status(&mut self) {
-        self.finish_open("stopped");
+    /// Ends the status line (or an unfinished step, with `result`) before
+    /// the closing messages.
+    fn end_status(&mut self, result: &str) {
+        self.finish_open(result);
         if self.tty && self.status.take().is_some() {
             self.write("\n");
         }
@@ -285,7 +286,10 @@ async fn up(args: UpArgs) -> Result<(), Failure> {
         },
         s = signals.recv() => Ending::Signal(s),
     };
-    out.end_status();
+    out.end_status(match &ending {
+        Ending::Signal(_) => "interrupted",
+        Ending::Failed(_) => "failed",
+    });
     let stopping = Instant::now();
     let what = match &ending {
         Ending::Signal(s) => format!("{s}: stopping"),
@@ -339,16 +343,21 @@ async fn start(
     sup: &mut Supervisor,
     out: &mut Out,
 ) -> anyhow::Result<Net> {
-    let chosen = state::choose_ports(layout).await?;
+    let t = out.step("ports");
+    let chosen = state::choose_ports(layout, state::PORT_WAIT).await?;
+    let ports = chosen.ports;
+    out.done(
+        t,
+        &format!(
+            "{} for a {} network (kept in {})",
+            ports_summary(&ports),
+            if chosen.continued { "continued" } else { "new" },
+            layout.state_file().display()
+        ),
+    );
     for note in &chosen.notes {
         out.line(&format!("note: {note}"));
     }
-    let ports = chosen.ports;
-    out.line(if chosen.continued {
-        "continuing the network kept in this directory"
-    } else {
-        "a new network: generating keys and registrations"
-    });
     let window_secs = i64::try_from(args.window.as_secs()).unwrap_or(i64::MAX);
     let url = format!("http://127.0.0.1:{}", ports.coordinator);
 
@@ -755,6 +764,16 @@ fn write_config(path: &Path, header: &str, table: &toml::Table) -> anyhow::Resul
 fn out_hurry(signal: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "\n{signal} again: killing what is still running");
+}
+
+fn ports_summary(p: &state::Ports) -> String {
+    let nodes: Vec<String> = p.nodes.iter().map(ToString::to_string).collect();
+    format!(
+        "coordinator {}, canary {}, nodes {}",
+        p.coordinator,
+        p.canary,
+        nodes.join(" and ")
+    )
 }
 
 fn path_str(p: &Path) -> String {

@@ -31,7 +31,7 @@ const PREFERRED_NODES: [u16; NODES] = [1080, 1081];
 
 /// How long a saved port may stay taken (by a child of a `resist up` that was
 /// just killed, still draining) before it counts as taken for good.
-const PORT_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const PORT_WAIT: Duration = Duration::from_secs(10);
 
 /// The files and directories of one `resist up` network.
 #[derive(Debug, Clone)]
@@ -181,28 +181,21 @@ fn free(port: u16) -> bool {
     TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-/// The preferred port if free, else one the kernel picks; `held` keeps the
-/// picked ones bound until all are chosen, so no two are the same.
+/// The preferred port if free (0: none preferred), else one the kernel
+/// picks; `held` keeps the chosen ones bound until all are chosen, so no two
+/// are the same.
 fn pick(preferred: u16, held: &mut Vec<TcpListener>) -> anyhow::Result<u16> {
-    let taken = |p: u16| {
-        held.iter()
-            .any(|l| l.local_addr().is_ok_and(|a| a.port() == p))
-    };
-    if !taken(preferred)
-        && let Ok(l) = TcpListener::bind(("127.0.0.1", preferred))
-    {
-        held.push(l);
-        return Ok(preferred);
-    }
-    let l = TcpListener::bind("127.0.0.1:0").context("cannot find a free port on 127.0.0.1")?;
-    let port = l.local_addr()?.port();
-    held.push(l);
+    let listener = TcpListener::bind(("127.0.0.1", preferred))
+        .or_else(|_| TcpListener::bind(("127.0.0.1", 0)))
+        .context("cannot find a free port on 127.0.0.1")?;
+    let port = listener.local_addr()?.port();
+    held.push(listener);
     Ok(port)
 }
 
 /// Waits (bounded) for `port` to be free.
-async fn wait_free(port: u16) -> bool {
-    let deadline = Instant::now() + PORT_WAIT;
+async fn wait_free(port: u16, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
     loop {
         if free(port) {
             return true;
@@ -214,8 +207,9 @@ async fn wait_free(port: u16) -> bool {
     }
 }
 
-/// Loads the saved ports or chooses new ones, and saves them.
-pub(crate) async fn choose_ports(layout: &Layout) -> anyhow::Result<Chosen> {
+/// Loads the saved ports or chooses new ones, and saves them. A saved port
+/// that is taken is waited for up to `wait`.
+pub(crate) async fn choose_ports(layout: &Layout, wait: Duration) -> anyhow::Result<Chosen> {
     let file = layout.state_file();
     let saved = match std::fs::read_to_string(&file) {
         Ok(text) => Some(toml::from_str::<Ports>(&text).with_context(|| {
@@ -253,7 +247,7 @@ pub(crate) async fn choose_ports(layout: &Layout) -> anyhow::Result<Chosen> {
                 );
             }
             for (i, &port) in ports.nodes.iter().enumerate() {
-                if !wait_free(port).await {
+                if !wait_free(port, wait).await {
                     bail!(
                         "port {port} of node {} (saved in {}) is in use by another program. Its share links and its \
                          registration name this port, so resist up does not move it: stop that program \
@@ -268,18 +262,18 @@ pub(crate) async fn choose_ports(layout: &Layout) -> anyhow::Result<Chosen> {
                 ("coordinator", &mut ports.coordinator),
                 ("canary", &mut ports.canary),
             ] {
-                if !wait_free(*port).await {
-                    let new = pick(0, &mut held)?;
-                    notes.push(format!(
-                        "the {what}'s port {port} is in use by another program; using {new} instead"
-                    ));
-                    *port = new;
-                } else {
-                    // Keep it from being picked for the other one.
-                    if let Ok(l) = TcpListener::bind(("127.0.0.1", *port)) {
-                        held.push(l);
+                if wait_free(*port, wait).await {
+                    // Bound now, so the other one cannot get it.
+                    let kept = pick(*port, &mut held)?;
+                    if kept == *port {
+                        continue;
                     }
                 }
+                let new = pick(0, &mut held)?;
+                notes.push(format!(
+                    "the {what}'s port {port} is in use by another program; using {new} instead"
+                ));
+                *port = new;
             }
             ports
         }
@@ -314,16 +308,34 @@ mod test {
             dir: dir.path().join("up"),
         };
         let _lock = layout.prepare(false).unwrap();
-        let first = choose_ports(&layout).await.unwrap();
+        let first = choose_ports(&layout, Duration::ZERO).await.unwrap();
         assert!(!first.continued);
         let mut all = vec![first.ports.coordinator, first.ports.canary];
         all.extend(&first.ports.nodes);
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), 2 + NODES, "ports must differ: {:?}", first.ports);
-        let second = choose_ports(&layout).await.unwrap();
+        let second = choose_ports(&layout, Duration::ZERO).await.unwrap();
         assert!(second.continued);
         assert_eq!(second.ports, first.ports);
+
+        // The coordinator moves off a taken port; a node does not.
+        let squatter = TcpListener::bind(("127.0.0.1", first.ports.coordinator)).unwrap();
+        let third = choose_ports(&layout, Duration::ZERO).await.unwrap();
+        assert_ne!(third.ports.coordinator, first.ports.coordinator);
+        assert_eq!(third.ports.nodes, first.ports.nodes);
+        assert!(third.notes[0].contains("using"), "{:?}", third.notes);
+        drop(squatter);
+        let squatter = TcpListener::bind(("127.0.0.1", first.ports.nodes[0])).unwrap();
+        let e = choose_ports(&layout, Duration::ZERO)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("port {} of node 1", first.ports.nodes[0])),
+            "{e}"
+        );
+        drop(squatter);
     }
 
     #[tokio::test]
