@@ -24,8 +24,14 @@ pub mod logging;
 pub mod node;
 pub mod operator;
 pub mod probe;
+pub mod up;
 
 /// resist: proxies for censored users, measured honestly, paid in Bitcoin.
+///
+/// See everything work together on this machine, in one command (a local
+/// demonstration network: a coordinator, two nodes, two probes):
+///
+///     resist up
 ///
 /// Run a SOCKS5 proxy node that censored users can reach from Telegram or any
 /// SOCKS5 application, safely and privately, in one command:
@@ -43,7 +49,13 @@ pub mod probe;
 ///
 ///     resist probe --coordinator URL --region censored:RU
 ///
-/// More roles (grants, lab, up) arrive as the project grows; see the README.
+/// The funder pays grants from verified service, one epoch at a time:
+///
+///     resist grants close --epoch 1 --budget SATS
+///
+/// And the whole loop against a censor, in network namespaces (root):
+///
+///     resist lab ban
 #[derive(Debug, Parser)]
 #[command(
     name = "resist",
@@ -66,6 +78,7 @@ enum Command {
     Probe(probe::ProbeArgs),
     Grants(grants::GrantsArgs),
     Lab(lab::LabArgs),
+    Up(up::UpArgs),
 }
 
 /// Why the process exits non-zero. The class decides the exit code.
@@ -108,6 +121,8 @@ pub fn default_data_dir() -> PathBuf {
 
 /// Parses the command line and runs the chosen subcommand.
 pub fn main() -> ExitCode {
+    // A child of `resist up` stops when `resist up` does, even if killed.
+    up::die_with_parent();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Node(args) => node::run(args),
@@ -117,6 +132,7 @@ pub fn main() -> ExitCode {
         Command::Probe(args) => probe::run(args),
         Command::Grants(args) => grants::run(args),
         Command::Lab(args) => lab::run(args),
+        Command::Up(args) => up::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
