@@ -40,19 +40,67 @@ pub struct ProxiesView {
     pub message: Option<String>,
 }
 
-/// `POST /api/admin/invitations`: create invitation tokens.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// `POST /api/admin/invitations`: create invitation tokens. Only a JSON
+/// object is accepted (serde alone would also take an array of the fields,
+/// which for a struct of optional fields means `[]` would create one).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct CreateInvitationsRequest {
     /// A note for the funder (to whom it goes); at most 100 characters, no
     /// control characters. Empty if left out.
-    #[serde(default)]
     #[schema(max_length = 100)]
     pub label: Option<String>,
     /// How many tokens to create (1 to 100, default 1), all with this label.
-    #[serde(default)]
     #[schema(minimum = 1, maximum = 100)]
     pub count: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for CreateInvitationsRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            #[serde(default)]
+            label: Option<String>,
+            #[serde(default)]
+            count: Option<u32>,
+        }
+        struct ObjectOnly;
+        impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object such as {\"label\": \"for Alice\", \"count\": 1}")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Fields, A::Error> {
+                Fields::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        let f = d.deserialize_map(ObjectOnly)?;
+        Ok(CreateInvitationsRequest {
+            label: f.label,
+            count: f.count,
+        })
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn create_request_is_an_object_only() {
+        let r: CreateInvitationsRequest =
+            serde_json::from_str(r#"{"label":"a","count":2}"#).unwrap();
+        assert_eq!(r.label.as_deref(), Some("a"));
+        assert_eq!(r.count, Some(2));
+        let r: CreateInvitationsRequest = serde_json::from_str("{}").unwrap();
+        assert_eq!(r, CreateInvitationsRequest::default());
+        for bad in ["[]", "[null, null]", "null", "1", r#"{"lable":"x"}"#] {
+            assert!(
+                serde_json::from_str::<CreateInvitationsRequest>(bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
 }
 
 /// An invitation, without its token (which is shown only when created).
