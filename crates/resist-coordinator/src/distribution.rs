@@ -450,7 +450,9 @@ about gets blocked for everyone. This site does not record your address.</small>
                 out.push_str("</dl></section>\n");
             }
         }
-        out.push_str(HELP);
+        if !proxies.is_empty() {
+            out.push_str(HELP);
+        }
         out.push_str(&invite_form(invited));
         out.push_str(FOOT);
         out
