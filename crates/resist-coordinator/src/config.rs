@@ -45,6 +45,8 @@ pub struct CoordinatorConfig {
     pub grants: GrantsConfig,
     /// The treasury that pays grants, and its fee rate.
     pub payout: PayoutConfig,
+    /// Handing proxies to users: buckets and their rate limit.
+    pub distribution: DistributionConfig,
     /// Logging.
     pub log: LogConfig,
 }
@@ -132,6 +134,7 @@ impl Default for CoordinatorConfig {
             measurement: MeasurementConfig::default(),
             grants: GrantsConfig::default(),
             payout: PayoutConfig::default(),
+            distribution: DistributionConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -155,6 +158,7 @@ impl fmt::Debug for CoordinatorConfig {
             .field("measurement", &self.measurement)
             .field("grants", &self.grants)
             .field("payout", &self.payout)
+            .field("distribution", &self.distribution)
             .field("log", &self.log)
             .finish()
     }
@@ -322,6 +326,8 @@ pub struct Settings {
     pub measurement: MeasurementSettings,
     /// The scoring rules of grant epochs.
     pub grants: resist_grants::ScoringParams,
+    /// Buckets, their rate limit and the distributor's secret.
+    pub distribution: DistributionSettings,
     /// The treasury and where its coins are seen; `None`: payouts are not
     /// configured (closing epochs still works).
     pub payout: Option<PayoutSettings>,
@@ -352,7 +358,83 @@ impl fmt::Debug for Settings {
             .field("measurement", &self.measurement)
             .field("grants", &self.grants)
             .field("payout", &self.payout)
+            .field("distribution", &self.distribution)
             .finish()
+    }
+}
+
+// --- distribution (issue 7) ----------------------------------------------------
+
+/// Handing proxies to users, as configured (any key may be left out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributionConfig {
+    /// Buckets requester keys are hashed into.
+    pub buckets: u32,
+    /// Proxies each bucket shows.
+    pub nodes_per_bucket: usize,
+    /// Requests per requester key (a /16, a /32 or an invitation) and minute.
+    pub requests_per_minute: u32,
+    /// Burst allowance on top of the rate.
+    pub burst: u32,
+    /// Measurement windows looked back for a node's latest status.
+    pub status_windows: u32,
+}
+
+impl Default for DistributionConfig {
+    fn default() -> Self {
+        Self {
+            buckets: resist_distribute::DEFAULT_BUCKETS,
+            nodes_per_bucket: resist_distribute::DEFAULT_PER_BUCKET,
+            requests_per_minute: 60,
+            burst: 30,
+            status_windows: 3,
+        }
+    }
+}
+
+impl DistributionConfig {
+    /// The settings, with `secret` (from the database).
+    pub fn settings(
+        &self,
+        secret: [u8; 32],
+    ) -> Result<DistributionSettings, resist_distribute::ParamsError> {
+        let distributor = resist_distribute::Distributor::new(
+            &secret,
+            resist_distribute::Params {
+                buckets: self.buckets,
+                per_bucket: self.nodes_per_bucket,
+            },
+        )?;
+        Ok(DistributionSettings {
+            distributor,
+            requests_per_minute: self.requests_per_minute,
+            burst: self.burst,
+            status_windows: self.status_windows.clamp(1, 1000),
+        })
+    }
+}
+
+/// What the distributor runs with.
+#[derive(Debug, Clone)]
+pub struct DistributionSettings {
+    /// Requester key → bucket → nodes, keyed with the database's secret.
+    pub distributor: resist_distribute::Distributor,
+    /// Requests per requester key and minute.
+    pub requests_per_minute: u32,
+    /// Burst allowance on top of the rate.
+    pub burst: u32,
+    /// Measurement windows looked back for a node's latest status (1–1000).
+    pub status_windows: u32,
+}
+
+impl DistributionSettings {
+    /// The same settings keyed with `secret`.
+    pub fn with_secret(&self, secret: &[u8; 32]) -> Result<Self, resist_distribute::ParamsError> {
+        Ok(Self {
+            distributor: resist_distribute::Distributor::new(secret, self.distributor.params())?,
+            ..self.clone()
+        })
     }
 }
 

@@ -62,6 +62,7 @@ pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
         .merge(crate::grants::routes::<S>())
         .merge(crate::epochs::routes::<S>())
         .merge(crate::web::routes::<S>())
+        .merge(crate::distribution::routes::<S>())
         // axum's own answers here have empty bodies; every answer of this
         // API is JSON. The 405 keeps axum's `Allow` header.
         .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)

@@ -22,6 +22,7 @@ pub mod chain;
 pub mod client;
 pub mod config;
 pub mod epochs;
+mod distribution;
 pub mod error;
 mod extract;
 pub mod grants;
@@ -56,6 +57,8 @@ pub struct AppState<S> {
     /// The resolved configuration.
     pub settings: Settings,
     limiter: Limiter,
+    /// The distributor's separate budget, per requester key.
+    proxies_limiter: distribution::Limiter,
 }
 
 impl<S: Store> AppState<S> {
@@ -64,11 +67,13 @@ impl<S: Store> AppState<S> {
         let per_minute =
             NonZeroU32::new(settings.limits.requests_per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.limits.burst).unwrap_or(NonZeroU32::MIN);
+        let proxies_limiter = distribution::limiter(&settings.distribution);
         Arc::new(Self {
             store,
             clock,
             settings,
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            proxies_limiter,
         })
     }
 
@@ -127,5 +132,7 @@ async fn housekeeping<S: Store>(state: Arc<AppState<S>>) {
         }
         state.limiter.retain_recent();
         state.limiter.shrink_to_fit();
+        state.proxies_limiter.retain_recent();
+        state.proxies_limiter.shrink_to_fit();
     }
 }

@@ -51,6 +51,10 @@ use crate::handlers;
         crate::epochs::export,
         crate::epochs::finalize,
         crate::epochs::broadcast,
+        crate::distribution::proxies_json,
+        crate::distribution::create_invitations,
+        crate::distribution::list_invitations,
+        crate::distribution::revoke_invitation,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerSchemes, &InputRules),
@@ -59,6 +63,7 @@ use crate::handlers;
         (name = "admin", description = "The funder's operations (admin token)"),
         (name = "probes", description = "Assignments and signed reports (probe signature: `Authorization: ResistProbe KEY.TIME.SIGNATURE`, see resist_proto::probe_auth)"),
         (name = "public", description = "Unauthenticated information"),
+        (name = "users", description = "Proxies for users: by the requester's network, or by an invitation (the page for people is /proxies, not part of this document)"),
         (name = "health", description = "Liveness"),
     )
 )]

@@ -296,4 +296,33 @@ impl Store for AnyStore {
     ) -> Result<Recorded, StoreError> {
         delegate!(self.record_broadcast(epoch, batch, now))
     }
+
+    // --- distribution (issue 7) -----------------------------------------------
+
+    async fn create_invitations(
+        &self,
+        invitations: &[crate::NewInvitation],
+        now: UnixTime,
+    ) -> Result<Vec<crate::Invitation>, StoreError> {
+        delegate!(self.create_invitations(invitations, now))
+    }
+
+    async fn invitations(&self) -> Result<Vec<crate::Invitation>, StoreError> {
+        delegate!(self.invitations())
+    }
+
+    async fn invitation_by_token(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<crate::Invitation>, StoreError> {
+        delegate!(self.invitation_by_token(token_hash))
+    }
+
+    async fn revoke_invitation(
+        &self,
+        id: crate::InvitationId,
+        now: UnixTime,
+    ) -> Result<crate::Invitation, StoreError> {
+        delegate!(self.revoke_invitation(id, now))
+    }
 }

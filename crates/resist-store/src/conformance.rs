@@ -76,6 +76,9 @@ where
         epoch_payout_lifecycle,
         concurrent_close_epoch,
         concurrent_export,
+        // distribution (issue 7)
+        invitations_round_trip,
+        invitation_batch_is_atomic,
     );
 }
 
@@ -2381,4 +2384,106 @@ async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
     })
     .await;
     outputs.into_iter().map(|o| o.unwrap()).collect()
+}
+
+// --- distribution (issue 7) ----------------------------------------------------
+
+fn invitation(token: u8, label: &str) -> crate::NewInvitation {
+    crate::NewInvitation {
+        token_hash: [token; 32],
+        label: label.into(),
+    }
+}
+
+/// Invitations are created in order, listed oldest first, found by their
+/// token's hash (revoked or not), and revoked once: the first revocation
+/// time stays, a revocation "before" the creation is the creation time, and
+/// an unknown id is NotFound.
+pub async fn invitations_round_trip<S: Store>(s: &S) {
+    assert!(s.invitations().await.unwrap().is_empty());
+    assert!(s.create_invitations(&[], at(0)).await.unwrap().is_empty());
+    let labels = ["", "for Alice (Kazan)", "Ünïcode 'quotes' \"both\""];
+    let news: Vec<_> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| invitation(u8::try_from(i + 1).unwrap(), l))
+        .collect();
+    let created = s.create_invitations(&news, at(10)).await.unwrap();
+    assert_eq!(created.len(), 3);
+    for (inv, label) in created.iter().zip(labels) {
+        assert_eq!(inv.label, label);
+        assert_eq!(inv.created_at, at(10));
+        assert_eq!(inv.revoked_at, None);
+    }
+    assert!(created.windows(2).all(|w| w[0].id < w[1].id), "{created:?}");
+    let later = s
+        .create_invitations(&[invitation(9, "later")], at(20))
+        .await
+        .unwrap();
+    let mut all = created.clone();
+    all.extend(later.iter().cloned());
+    assert_eq!(s.invitations().await.unwrap(), all);
+
+    for (i, inv) in created.iter().enumerate() {
+        let token = u8::try_from(i + 1).unwrap();
+        assert_eq!(
+            s.invitation_by_token(&[token; 32]).await.unwrap().as_ref(),
+            Some(inv)
+        );
+    }
+    assert_eq!(s.invitation_by_token(&[0xEE; 32]).await.unwrap(), None);
+
+    // Revoke the second: found by token still, with the time.
+    let revoked = s.revoke_invitation(created[1].id, at(30)).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(at(30)));
+    assert_eq!(revoked.id, created[1].id);
+    assert_eq!(revoked.label, created[1].label);
+    assert_eq!(
+        s.invitation_by_token(&[2; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(at(30))
+    );
+    // Again: nothing changes.
+    let again = s.revoke_invitation(created[1].id, at(40)).await.unwrap();
+    assert_eq!(again.revoked_at, Some(at(30)));
+    // The others are untouched.
+    let listed = s.invitations().await.unwrap();
+    assert_eq!(listed[0].revoked_at, None);
+    assert_eq!(listed[2].revoked_at, None);
+    assert_eq!(listed[1].revoked_at, Some(at(30)));
+    // A clock behind the creation: revoked at the creation time.
+    let behind = s.revoke_invitation(later[0].id, at(5)).await.unwrap();
+    assert_eq!(behind.revoked_at, Some(at(20)));
+
+    assert_not_found(
+        s.revoke_invitation(crate::InvitationId(9_999), at(50))
+            .await,
+        "invitation",
+    );
+}
+
+/// A batch that cannot be stored whole stores nothing: a token hash that is
+/// already taken (or named twice in the batch) fails the batch.
+pub async fn invitation_batch_is_atomic<S: Store>(s: &S) {
+    s.create_invitations(&[invitation(1, "first")], at(0))
+        .await
+        .unwrap();
+    for batch in [
+        vec![invitation(2, "new"), invitation(1, "taken")],
+        vec![invitation(3, "a"), invitation(3, "same token")],
+    ] {
+        let got = s.create_invitations(&batch, at(10)).await;
+        assert!(
+            matches!(got, Err(StoreError::Database(_))),
+            "a repeated token hash must be refused, got {got:?}"
+        );
+    }
+    let listed = s.invitations().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].label, "first");
+    assert_eq!(s.invitation_by_token(&[2; 32]).await.unwrap(), None);
+    assert_eq!(s.invitation_by_token(&[3; 32]).await.unwrap(), None);
 }

@@ -24,6 +24,7 @@ pub use model::{
     NewOperator, NewProbe, NewReport, Node, NodeId, NodeUpdate, Operator, OperatorId, Probe,
     ProbeId, ProofRecord, Protocol, Recorded, ReportSummary, Signature, StoredReport,
 };
+pub use model::{Invitation, InvitationId, NewInvitation};
 pub use postgres::PostgresStore;
 pub use sqlite::{SQLITE_FILE_NAME, SqliteStore};
 
@@ -308,4 +309,32 @@ pub trait Store: Send + Sync + 'static {
         batch: u32,
         now: UnixTime,
     ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
+    // --- distribution (issue 7) -----------------------------------------------
+
+    /// Creates invitations, all or none (one transaction), in the order
+    /// given; ids increase in that order.
+    fn create_invitations(
+        &self,
+        invitations: &[NewInvitation],
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Vec<Invitation>, StoreError>> + Send;
+
+    /// Every invitation, revoked ones included, oldest first.
+    fn invitations(&self) -> impl Future<Output = Result<Vec<Invitation>, StoreError>> + Send;
+
+    /// The invitation whose token hashes to `token_hash`, revoked or not
+    /// (the caller refuses a revoked one).
+    fn invitation_by_token(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> impl Future<Output = Result<Option<Invitation>, StoreError>> + Send;
+
+    /// Revokes an invitation: its token is refused from now on. Revoking
+    /// again changes nothing (the first time stays). NotFound if there is no
+    /// such invitation.
+    fn revoke_invitation(
+        &self,
+        id: InvitationId,
+        now: UnixTime,
+    ) -> impl Future<Output = Result<Invitation, StoreError>> + Send;
 }

@@ -411,3 +411,31 @@ pub enum Recorded {
     /// changed. The epoch is in this state.
     Already(EpochState),
 }
+
+// --- distribution (issue 7) --------------------------------------------------
+
+/// An invitation's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct InvitationId(pub i64);
+
+/// An invitation to create: the hash of its token and a label for the funder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewInvitation {
+    /// SHA-256 of the token (the token itself is never stored).
+    pub token_hash: [u8; 32],
+    /// The funder's note (who it was given to); may be empty.
+    pub label: String,
+}
+
+/// A stored invitation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    /// Its id.
+    pub id: InvitationId,
+    /// The funder's note.
+    pub label: String,
+    /// When it was created.
+    pub created_at: UnixTime,
+    /// When it was revoked, if it was: a revoked token is refused.
+    pub revoked_at: Option<UnixTime>,
+}

@@ -1299,8 +1299,101 @@ macro_rules! impl_store {
                     $crate::Recorded::Already(state)
                 })
             }
+
+            // --- distribution (issue 7) -------------------------------------
+
+            async fn create_invitations(
+                &self,
+                invitations: &[$crate::NewInvitation],
+                now: resist_clock::UnixTime,
+            ) -> Result<Vec<$crate::Invitation>, $crate::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut created = Vec::with_capacity(invitations.len());
+                for new in invitations {
+                    let row: $crate::sql::InvitationRow =
+                        sqlx::query_as($crate::sql::distribution::INVITATION_INSERT)
+                            .bind(&new.token_hash[..])
+                            .bind(&new.label)
+                            .bind(now.0)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    created.push($crate::sql::invitation(row));
+                }
+                tx.commit().await?;
+                Ok(created)
+            }
+
+            async fn invitations(&self) -> Result<Vec<$crate::Invitation>, $crate::StoreError> {
+                let rows: Vec<$crate::sql::InvitationRow> =
+                    sqlx::query_as($crate::sql::distribution::INVITATIONS)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map($crate::sql::invitation).collect())
+            }
+
+            async fn invitation_by_token(
+                &self,
+                token_hash: &[u8; 32],
+            ) -> Result<Option<$crate::Invitation>, $crate::StoreError> {
+                let row: Option<$crate::sql::InvitationRow> =
+                    sqlx::query_as($crate::sql::distribution::INVITATION_BY_TOKEN)
+                        .bind(&token_hash[..])
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map($crate::sql::invitation))
+            }
+
+            async fn revoke_invitation(
+                &self,
+                id: $crate::InvitationId,
+                now: resist_clock::UnixTime,
+            ) -> Result<$crate::Invitation, $crate::StoreError> {
+                let row: Option<$crate::sql::InvitationRow> =
+                    sqlx::query_as($crate::sql::distribution::INVITATION_REVOKE)
+                        .bind(id.0)
+                        .bind(now.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map($crate::sql::invitation)
+                    .ok_or($crate::StoreError::NotFound { what: "invitation" })
+            }
         }
     };
 }
 
 pub(crate) use impl_store;
+
+// --- distribution (issue 7) ---------------------------------------------------
+
+/// The statements behind invitations.
+pub(crate) mod distribution {
+    pub(crate) const INVITATION_INSERT: &str = "INSERT INTO invitations \
+         (token_hash, label, created_at) VALUES ($1, $2, $3) \
+         RETURNING id, label, created_at, revoked_at";
+    pub(crate) const INVITATIONS: &str =
+        "SELECT id, label, created_at, revoked_at FROM invitations ORDER BY id";
+    pub(crate) const INVITATION_BY_TOKEN: &str =
+        "SELECT id, label, created_at, revoked_at FROM invitations WHERE token_hash = $1";
+    /// Keeps the first revocation time: revoking twice is not an error and
+    /// changes nothing. A `now` before the creation (another coordinator's
+    /// clock behind) is taken as the creation time. (`CASE`, because
+    /// `GREATEST` and two-argument `MAX` are each one backend's.)
+    pub(crate) const INVITATION_REVOKE: &str = "UPDATE invitations \
+         SET revoked_at = COALESCE(revoked_at, \
+             CASE WHEN $2 > created_at THEN $2 ELSE created_at END) \
+         WHERE id = $1 \
+         RETURNING id, label, created_at, revoked_at";
+}
+
+/// `id, label, created_at, revoked_at`
+pub(crate) type InvitationRow = (i64, String, i64, Option<i64>);
+
+pub(crate) fn invitation(r: InvitationRow) -> crate::Invitation {
+    let (id, label, created_at, revoked_at) = r;
+    crate::Invitation {
+        id: crate::InvitationId(id),
+        label,
+        created_at: UnixTime(created_at),
+        revoked_at: revoked_at.map(UnixTime),
+    }
+}

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use resist_coordinator::client::Client;
 use resist_proto::api::{EnrolProbeRequest, NodeStatusView, OperatorView, ProbeView};
+use resist_proto::distribution::{CreateInvitationsRequest, InvitationView, InvitationsIssued};
 
 use crate::Failure;
 use crate::coordinator::ADMIN_TOKEN_ENV;
@@ -24,6 +25,7 @@ pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:8740";
 ///     resist admin probe list
 ///     resist admin probe disable 4
 ///     resist admin operators
+///     resist admin invite create --label "for Alice" --count 5
 #[derive(Debug, Clone, Args)]
 #[command(verbatim_doc_comment)]
 pub struct AdminArgs {
@@ -47,6 +49,46 @@ pub enum AdminCommand {
     Probe(ProbeCommand),
     /// List operators with their nodes
     Operators,
+    /// Invitations: create, list, revoke
+    ///
+    /// A user who opens the coordinator's page /proxies?invite=TOKEN (or asks
+    /// /api/proxies with `Authorization: Bearer TOKEN`) gets the proxies of
+    /// that invitation's own bucket instead of those of their network (IPv4
+    /// /16, IPv6 /32). Give one to each person you trust, above all people who
+    /// share a network with many others or with a censor: everyone in one /16
+    /// sees the same proxies. A censor holding k invitations learns at most
+    /// what k buckets hold.
+    ///
+    /// A token is printed once, when it is created; the coordinator keeps only
+    /// its hash. Revoking takes effect with the next request.
+    ///
+    ///     resist admin invite create --label "for Alice"
+    ///     resist admin invite create --label "Kazan meetup" --count 20
+    ///     resist admin invite list
+    ///     resist admin invite revoke 7
+    #[command(subcommand, verbatim_doc_comment)]
+    Invite(InviteCommand),
+}
+
+/// Invitation operations.
+#[derive(Debug, Clone, Subcommand)]
+pub enum InviteCommand {
+    /// Create invitation tokens and print each with its link (shown only now)
+    Create {
+        /// A note for yourself: who the invitation is for (not shown to users)
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        label: String,
+        /// How many tokens to create, 1 to 100, all with this label
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        count: u32,
+    },
+    /// List invitations (ids, labels, dates; never the tokens)
+    List,
+    /// Revoke an invitation: its token stops working at once
+    Revoke {
+        /// Invitation id (see `list`)
+        id: i64,
+    },
 }
 
 /// Probe operations.
@@ -117,6 +159,7 @@ pub fn run(args: AdminArgs) -> Result<(), Failure> {
 
 async fn execute(client: &Client, command: AdminCommand) -> anyhow::Result<()> {
     match command {
+        AdminCommand::Invite(command) => invite(client, command).await?,
         AdminCommand::Probe(ProbeCommand::Enrol { public_key, region }) => {
             let probe: ProbeView = client
                 .post(
@@ -184,6 +227,77 @@ async fn execute(client: &Client, command: AdminCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs `resist admin invite …`.
+async fn invite(client: &Client, command: InviteCommand) -> anyhow::Result<()> {
+    match command {
+        InviteCommand::Create { label, count } => {
+            let issued: InvitationsIssued = client
+                .post(
+                    "/api/admin/invitations",
+                    Some(&CreateInvitationsRequest {
+                        label: Some(label),
+                        count: Some(count),
+                    }),
+                )
+                .await?;
+            let base = client.base().trim_end_matches('/');
+            for i in &issued.invitations {
+                println!("invitation {}  token {}", i.id, i.token);
+                println!("    {base}/proxies?invite={}", i.token);
+            }
+            println!(
+                "{} invitation(s) created; the tokens are shown only now. Give each person \
+                 their own link (with the address users reach this coordinator at).",
+                issued.invitations.len()
+            );
+        }
+        InviteCommand::List => {
+            let all: Vec<InvitationView> = client.get("/api/admin/invitations").await?;
+            if all.is_empty() {
+                println!("no invitations yet; `resist admin invite create --help` says how");
+            }
+            for i in all {
+                let state = match i.revoked_at {
+                    Some(t) => format!("revoked {}", date(t)),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{:>5}  created {}  {:<21} {}",
+                    i.id,
+                    date(i.created_at),
+                    state,
+                    i.label
+                );
+            }
+        }
+        InviteCommand::Revoke { id } => {
+            let i: InvitationView = client
+                .post::<(), _>(&format!("/api/admin/invitations/{id}/revoke"), None)
+                .await?;
+            println!(
+                "invitation {} revoked: its token is refused from now on",
+                i.id
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Unix seconds as a UTC date, `YYYY-MM-DD`.
+fn date(unix: i64) -> String {
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// Every node's measured status, now and in recent windows.
@@ -302,6 +416,15 @@ mod test {
             free_failed: 0,
             disagreement,
         }
+    }
+
+    #[test]
+    fn dates_are_utc_calendar_days() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400), "2000-02-29");
+        assert_eq!(date(1_523_923_199), "2018-04-16");
+        assert_eq!(date(1_523_923_200), "2018-04-17");
+        assert_eq!(date(-1), "1969-12-31");
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub const ADMIN_TOKEN_ENV: &str = "RESIST_ADMIN_TOKEN";
 const NETWORK_META_KEY: &str = "network";
 /// The key under which a database keeps the canary's HMAC key (hex).
 const CANARY_KEY_META_KEY: &str = "canary_key";
+/// Where the distributor's bucket secret is kept in the database.
+const DISTRIBUTION_SECRET_META_KEY: &str = "distribution_secret";
 
 /// Run the coordinator: the funder's service that operators register with.
 ///
@@ -323,6 +325,12 @@ async fn serve(config: CoordinatorConfig) -> Result<(), Failure> {
         },
         grants: config.grants.params(),
         payout: payout_settings(&config).map_err(Failure::Config)?,
+        // The secret is replaced by the database's in `run_with`; this
+        // checks the parameters before anything listens.
+        distribution: config
+            .distribution
+            .settings([0; 32])
+            .map_err(|e| Failure::Config(anyhow!("distribution: {e}")))?,
     };
     let shutdown = async move {
         tokio::select! {
@@ -386,6 +394,26 @@ async fn run_with<S: Store>(
         .ok_or_else(|| {
             Failure::Runtime(anyhow!("the canary key stored in the database is damaged"))
         })?;
+    // The distributor's secret, likewise: coordinators sharing a database
+    // put every requester in the same bucket.
+    let mut fresh = [0u8; 32];
+    rand::rng().fill_bytes(&mut fresh);
+    let stored = store
+        .meta_get_or_insert(DISTRIBUTION_SECRET_META_KEY, &hex::encode(fresh))
+        .await
+        .map_err(|e| Failure::Runtime(anyhow!("cannot read the database: {e}")))?;
+    let secret = hex::decode(&stored)
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+        .ok_or_else(|| {
+            Failure::Runtime(anyhow!(
+                "the distribution secret stored in the database is damaged"
+            ))
+        })?;
+    settings.distribution = settings
+        .distribution
+        .with_secret(&secret)
+        .map_err(|e| Failure::Config(anyhow!("distribution: {e}")))?;
     announce(&network);
     let canary_addr = canary
         .local_addr()

@@ -5,9 +5,10 @@
 //! token, and nothing may answer 5xx.
 //!
 //! The coordinator runs on 127.0.0.1:0 with a fresh SQLite database, an
-//! admin token schemathesis sends, a rate limit it cannot reach, and one
-//! probe and one operator (registered with a regtest key) so that the list
-//! and `me` answers have rows to check. The seed and the example count are
+//! admin token schemathesis sends, rate limits it cannot reach, one probe
+//! and one operator (registered with a regtest key) so that the list and
+//! `me` answers have rows to check, and two invitations: one that
+//! `/api/proxies` is asked with, one that the revoke endpoint is aimed at. The seed and the example count are
 //! fixed, so a run is the same every time; it takes about 15 s.
 //!
 //! schemathesis is installed by `.ci/run` (`schemathesis==4.32.5`). Without
@@ -71,7 +72,12 @@ fn coordinator_answers_as_its_openapi_document_says() {
     );
     cmd.env("RESIST_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("RESIST_COORDINATOR_LIMITS__REQUESTS_PER_MINUTE", "1000000")
-        .env("RESIST_COORDINATOR_LIMITS__BURST", "1000000");
+        .env("RESIST_COORDINATOR_LIMITS__BURST", "1000000")
+        .env(
+            "RESIST_COORDINATOR_DISTRIBUTION__REQUESTS_PER_MINUTE",
+            "1000000",
+        )
+        .env("RESIST_COORDINATOR_DISTRIBUTION__BURST", "1000000");
     let mut coord = NodeProcess::spawn(cmd);
     let line = coord.stdout_line(|l| l.contains("listening on http://"), WAIT);
     let url = line
@@ -81,6 +87,11 @@ fn coordinator_answers_as_its_openapi_document_says() {
         .to_owned();
 
     enrol_probe(&url, scratch.path());
+    // `/api/proxies` takes an invitation, not the admin token every request
+    // carries: it gets a real one. The revoke endpoint is pointed at another
+    // (its fuzzed ids would otherwise revoke the first one, and later runs
+    // would see only 401s).
+    let invitations = create_invitations(&url, scratch.path());
     // Without an operator, every operator endpoint answers a schema-valid
     // body with 404 once the body is read: this run checks that the JSON
     // layer takes everything the document allows.
@@ -88,7 +99,7 @@ fn coordinator_answers_as_its_openapi_document_says() {
         &url,
         scratch.path(),
         "no-operator",
-        &config(&[], None),
+        &config(&[], None, &invitations),
         &mut coord,
     );
     // With one, the signed changes get past the 404 to field validation and
@@ -103,7 +114,7 @@ fn coordinator_answers_as_its_openapi_document_says() {
         &url,
         scratch.path(),
         "operator",
-        &config(&semantic, Some(&token)),
+        &config(&semantic, Some(&token), &invitations),
         &mut coord,
     );
     coord.terminate(WAIT);
@@ -197,6 +208,44 @@ fn enrol_probe(url: &str, scratch: &Path) {
     succeed(enrol);
 }
 
+/// Two invitations, created through the CLI: one to use, one to revoke.
+struct Invitations {
+    token: String,
+    to_revoke: String,
+}
+
+fn create_invitations(url: &str, scratch: &Path) -> Invitations {
+    let mut create = resist_command(
+        "admin",
+        &[
+            "--coordinator",
+            url,
+            "invite",
+            "create",
+            "--label",
+            "schemathesis",
+            "--count",
+            "2",
+        ],
+        scratch,
+    );
+    create.env("RESIST_ADMIN_TOKEN", ADMIN_TOKEN);
+    let out = create.stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // `invitation ID  token TOKEN` lines.
+    let issued: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("invitation "))
+        .filter_map(|l| l.split_once("  token "))
+        .map(|(id, t)| (id.to_owned(), t.trim().to_owned()))
+        .collect();
+    assert_eq!(issued.len(), 2, "{out:?}");
+    Invitations {
+        token: issued[0].1.clone(),
+        to_revoke: issued[1].0.clone(),
+    }
+}
+
 /// Registers an operator with one node through the CLI (signing with a
 /// regtest key file); returns its access token.
 fn register_operator(url: &str, scratch: &Path) -> String {
@@ -245,7 +294,11 @@ fn succeed(mut cmd: Command) {
 /// The schemathesis configuration: the operator's token for `me`, and the
 /// operations where schema-valid input is not enough (`semantic`, besides
 /// the two that always are).
-fn config(semantic: &[(&str, &str)], operator_token: Option<&str>) -> String {
+fn config(
+    semantic: &[(&str, &str)],
+    operator_token: Option<&str>,
+    invitations: &Invitations,
+) -> String {
     // positive_data_acceptance expects schema-valid input to be accepted.
     // Where validity is more than JSON Schema can say, the coordinator
     // answers 400 `invalid`, naming the field: a payout address that is not
@@ -279,6 +332,20 @@ headers = {{ Authorization = "Bearer {token}" }}
 "#
         );
     }
+    // `--header` carries the admin token, which is no invitation: the
+    // query form gives the real one, so the 200 answer is checked too.
+    text += &format!(
+        r#"
+[[operations]]
+include-path = "/api/proxies"
+parameters = {{ "query.invite" = "{}" }}
+
+[[operations]]
+include-path = "/api/admin/invitations/{{id}}/revoke"
+parameters = {{ "path.id" = {} }}
+"#,
+        invitations.token, invitations.to_revoke
+    );
     text
 }
 

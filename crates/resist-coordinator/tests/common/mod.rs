@@ -22,6 +22,8 @@ pub mod probes;
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 /// The canary key of test coordinators.
 pub const CANARY_KEY: [u8; 32] = [0xC4; 32];
+/// The distributor's secret of test coordinators.
+pub const DISTRIBUTION_SECRET: [u8; 32] = [0xD1; 32];
 
 /// A running coordinator.
 pub struct Harness<S: Store> {
@@ -61,6 +63,14 @@ pub fn settings() -> Settings {
         }
         .params(),
         payout: None,
+        distribution: resist_coordinator::config::DistributionConfig {
+            // Generous, so only the rate-limit test meets the limit.
+            requests_per_minute: 6000,
+            burst: 1000,
+            ..Default::default()
+        }
+        .settings(DISTRIBUTION_SECRET)
+        .unwrap(),
     }
 }
 
