@@ -7,10 +7,6 @@
 //! Needs root, iproute2, nftables and curl. Outside CI a test without them
 //! is skipped with the reason on stderr; in CI (`CI=true`) a missing tool
 //! fails it. The scenarios run one at a time (each loads two cores).
-//!
-//! `whack-a-mole` needs the coordinator's distributor (`GET /api/proxies`),
-//! which is built on another branch: its test is ignored until that merges;
-//! run it with `cargo test -p resist --test lab -- --ignored`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -232,7 +228,6 @@ fn dpi_blocks_every_socks5_node_and_says_why() {
 }
 
 #[test]
-#[ignore = "needs the coordinator's distributor (GET /api/proxies), built on another branch; un-ignore once merged"]
 fn whack_a_mole_blocked_nodes_are_classified_and_unpaid() {
     if !ready("whack-a-mole") {
         return;
