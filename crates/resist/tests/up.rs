@@ -74,7 +74,9 @@ fn banner(p: &mut NodeProcess) -> (String, Vec<Link>) {
         .trim()
         .strip_prefix("dashboard:")
         .unwrap()
-        .trim()
+        .split_whitespace()
+        .next()
+        .unwrap()
         .trim_end_matches('/')
         .to_owned();
     let links = (1..=2)

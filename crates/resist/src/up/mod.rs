@@ -530,7 +530,16 @@ async fn start(
 
     // What to do with it.
     out.line(&format!("\nready in {ready:.1}s\n"));
-    out.line(&format!("dashboard:  {url}/"));
+    out.line(&format!(
+        "dashboard:  {url}/  (log in with the token in {})",
+        layout.admin_token().display()
+    ));
+    out.line(&format!(
+        "users:      {url}/proxies  (the page censored users open)"
+    ));
+    out.line(&format!(
+        "grants:     {url}/epochs  (resist grants close --coordinator {url} …)"
+    ));
     out.line(&format!(
         "status:     resist coordinator status --coordinator {url} --admin-token-file {}",
         layout.admin_token().display()
