@@ -56,6 +56,8 @@ use crate::{AppState, handlers};
 const FIRST_EPOCH_RANGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Most windows one epoch may cover (a year of one-minute windows).
 const MAX_EPOCH_WINDOWS: i64 = 366 * 24 * 60;
+/// Latest time a request may name (2100-01-01, Unix seconds).
+const LATEST_TIME: i64 = 4_102_444_800;
 /// Largest signed PSBT taken back (a 3000-payee batch is about 130 kB).
 pub const MAX_SIGNED_PSBT_BYTES: usize = 4 << 20;
 
@@ -89,10 +91,12 @@ pub struct CloseRequest {
     pub budget_sat: u64,
     /// End of the epoch, Unix seconds (default and latest: now); only whole
     /// windows before it count.
+    #[schema(minimum = 0, maximum = 4_102_444_800_i64)]
     pub to: Option<i64>,
     /// Start of the first epoch, Unix seconds (default: `to` minus 7 days).
     /// Later epochs start where the previous one ended; giving it for them is
     /// refused.
+    #[schema(minimum = 0, maximum = 4_102_444_800_i64)]
     pub from: Option<i64>,
 }
 
@@ -263,6 +267,15 @@ pub(crate) async fn close<S: Store>(
     handlers::admin(&state, &bearer)?;
     if req.epoch < 1 {
         return Err(Invalid::new("epoch", "epochs are numbered from 1").into());
+    }
+    for (field, value) in [("to", req.to), ("from", req.from)] {
+        if value.is_some_and(|t| !(0..=LATEST_TIME).contains(&t)) {
+            return Err(Invalid::new(
+                field,
+                format!("a time in Unix seconds between 0 and {LATEST_TIME} (the year 2100)"),
+            )
+            .into());
+        }
     }
     if req.budget_sat > 2_100_000_000_000_000 {
         return Err(Invalid::new("budget_sat", "more than 21 million bitcoin").into());
