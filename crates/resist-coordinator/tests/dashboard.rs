@@ -24,14 +24,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
+use common::probes::{Probe, enrol};
 use common::{ADMIN_TOKEN, CANARY_KEY, Harness, Wallet, node, settings, signed_register};
-use ed25519_dalek::SigningKey;
 use resist_coordinator::client::Method;
 use resist_coordinator::config::LimitsConfig;
 use resist_ownership::AddressKind;
-use resist_proto::api::{
-    Assignments, EnrolProbeRequest, ProbeView, Registered, ReportBatch, ReportReceipts,
-};
+use resist_proto::api::{Assignments, Registered, ReportBatch, ReportReceipts};
 use resist_proto::canary;
 use resist_proto::report::{Outcome, Report};
 use resist_store::SqliteStore;
@@ -46,31 +44,10 @@ const DOWN: [u8; 3] = [0x00, 0x00, 0x00];
 
 // --- the data ---------------------------------------------------------------
 
-struct Probe {
-    key: SigningKey,
-    view: ProbeView,
-}
-
 impl Probe {
     fn censored(&self) -> bool {
         self.view.region.starts_with("censored")
     }
-}
-
-async fn enrol(h: &Harness<SqliteStore>, seed: u8, region: &str) -> Probe {
-    let key = SigningKey::from_bytes(&[seed; 32]);
-    let view: ProbeView = h
-        .admin()
-        .post(
-            "/api/admin/probes",
-            Some(&EnrolProbeRequest {
-                public_key: hex::encode(key.verifying_key().to_bytes()),
-                region: region.into(),
-            }),
-        )
-        .await
-        .unwrap();
-    Probe { key, view }
 }
 
 fn now(h: &Harness<SqliteStore>) -> i64 {

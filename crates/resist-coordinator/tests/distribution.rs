@@ -16,17 +16,15 @@ mod common;
 use std::collections::{BTreeSet, HashMap};
 
 use base64::Engine as _;
+use common::probes::{Probe, enrol};
 use common::{CANARY_KEY, DISTRIBUTION_SECRET, Harness, Wallet, node, settings, signed_register};
-use ed25519_dalek::SigningKey;
 use reqwest::StatusCode;
 use resist_coordinator::Settings;
 use resist_coordinator::client::Method;
 use resist_coordinator::config::DistributionConfig;
 use resist_distribute::{Candidate, Distributor, Params, RequesterKey, Subnet};
 use resist_ownership::AddressKind;
-use resist_proto::api::{
-    Assignments, EnrolProbeRequest, NodeView, ProbeView, Registered, ReportBatch, ReportReceipts,
-};
+use resist_proto::api::{Assignments, NodeView, Registered, ReportBatch, ReportReceipts};
 use resist_proto::canary;
 use resist_proto::distribution::{
     CreateInvitationsRequest, InvitationView, InvitationsIssued, ProxiesView,
@@ -34,9 +32,9 @@ use resist_proto::distribution::{
 use resist_proto::report::{Outcome, Report};
 use resist_store::SqliteStore;
 
-struct Probe {
-    key: SigningKey,
-    censored: bool,
+/// A probe's side: censored-region probes see what the censor lets through.
+fn censored(p: &Probe) -> bool {
+    p.view.region.starts_with("censored")
 }
 
 /// What the probes find for a node in one window.
@@ -74,22 +72,7 @@ async fn world(n: u8, settings: Settings) -> World {
     let registered: Registered = h.client().post("/api/operators", Some(&r)).await.unwrap();
     let mut probes = Vec::new();
     for (seed, region) in [(1u8, "censored:RU"), (2, "free:DE")] {
-        let key = SigningKey::from_bytes(&[seed; 32]);
-        let _: ProbeView = h
-            .admin()
-            .post(
-                "/api/admin/probes",
-                Some(&EnrolProbeRequest {
-                    public_key: hex::encode(key.verifying_key().to_bytes()),
-                    region: region.into(),
-                }),
-            )
-            .await
-            .unwrap();
-        probes.push(Probe {
-            key,
-            censored: region.starts_with("censored"),
-        });
+        probes.push(enrol(&h, seed, region).await);
     }
     World {
         h,
@@ -121,10 +104,10 @@ impl World {
             for n in &assignments.nodes {
                 let relayed = match found(n.node) {
                     Found::Silent => continue,
-                    Found::FreeOnly if p.censored => continue,
+                    Found::FreeOnly if censored(p) => continue,
                     Found::FreeOnly => true,
                     Found::Ok => true,
-                    Found::Blocked => !p.censored,
+                    Found::Blocked => !censored(p),
                 };
                 self.next_report += 1;
                 let id = self.next_report.to_be_bytes();

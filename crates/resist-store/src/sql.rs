@@ -564,6 +564,69 @@ fn conflict_kind(db: &dyn DatabaseError) -> Option<ConflictKind> {
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
         impl $store {
+            /// Records a batch signed (`signed_tx`) or, without it, broadcast,
+            /// and moves the epoch on when it was its last batch, in one
+            /// transaction. A batch recorded before stays as it was.
+            async fn batch_step(
+                &self,
+                epoch: i64,
+                batch: u32,
+                signed_tx: Option<&[u8]>,
+                now: resist_clock::UnixTime,
+            ) -> Result<$crate::Recorded, $crate::StoreError> {
+                let mut tx = self.begin_write().await?;
+                let step = match signed_tx {
+                    Some(signed) => sqlx::query($crate::sql::q::BATCH_SIGN)
+                        .bind(epoch)
+                        .bind(i64::from(batch))
+                        .bind(signed)
+                        .bind(now.0),
+                    None => sqlx::query($crate::sql::q::BATCH_BROADCAST)
+                        .bind(epoch)
+                        .bind(i64::from(batch))
+                        .bind(now.0),
+                };
+                let fresh = step.execute(&mut *tx).await?.rows_affected() == 1;
+                if !fresh {
+                    let status: Option<(bool, bool)> = sqlx::query_as($crate::sql::q::BATCH_STATUS)
+                        .bind(epoch)
+                        .bind(i64::from(batch))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    // Signing needs the batch; broadcasting needs it signed.
+                    let (exists, what) = match signed_tx {
+                        Some(_) => (status.is_some(), "payout batch"),
+                        None => (matches!(status, Some((true, _))), "signed payout batch"),
+                    };
+                    if !exists {
+                        tx.rollback().await?;
+                        return Err($crate::StoreError::NotFound { what });
+                    }
+                }
+                // Moves the epoch when no batch is left behind (no-op otherwise).
+                let advance = if signed_tx.is_some() {
+                    $crate::sql::q::EPOCH_SIGNED
+                } else {
+                    $crate::sql::q::EPOCH_BROADCAST
+                };
+                sqlx::query(advance)
+                    .bind(epoch)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+                let (state,): (String,) = sqlx::query_as($crate::sql::q::EPOCH_STATE)
+                    .bind(epoch)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let state = $crate::EpochState::parse(&state)?;
+                Ok(if fresh {
+                    $crate::Recorded::Now(state)
+                } else {
+                    $crate::Recorded::Already(state)
+                })
+            }
+
             /// Deletes the proof's challenge if it is valid at `now`.
             async fn consume_challenge(
                 tx: &mut sqlx::Transaction<'static, $db>,
@@ -1214,45 +1277,7 @@ macro_rules! impl_store {
                 signed_tx: &[u8],
                 now: resist_clock::UnixTime,
             ) -> Result<$crate::Recorded, $crate::StoreError> {
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query($crate::sql::q::BATCH_SIGN)
-                    .bind(epoch)
-                    .bind(i64::from(batch))
-                    .bind(signed_tx)
-                    .bind(now.0)
-                    .execute(&mut *tx)
-                    .await?;
-                let fresh = done.rows_affected() == 1;
-                if !fresh {
-                    let status: Option<(bool, bool)> = sqlx::query_as($crate::sql::q::BATCH_STATUS)
-                        .bind(epoch)
-                        .bind(i64::from(batch))
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if status.is_none() {
-                        tx.rollback().await?;
-                        return Err($crate::StoreError::NotFound {
-                            what: "payout batch",
-                        });
-                    }
-                }
-                // Moves the epoch when no batch is left unsigned (no-op otherwise).
-                sqlx::query($crate::sql::q::EPOCH_SIGNED)
-                    .bind(epoch)
-                    .bind(now.0)
-                    .execute(&mut *tx)
-                    .await?;
-                let (state,): (String,) = sqlx::query_as($crate::sql::q::EPOCH_STATE)
-                    .bind(epoch)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                let state = $crate::EpochState::parse(&state)?;
-                Ok(if fresh {
-                    $crate::Recorded::Now(state)
-                } else {
-                    $crate::Recorded::Already(state)
-                })
+                self.batch_step(epoch, batch, Some(signed_tx), now).await
             }
 
             async fn record_broadcast(
@@ -1261,43 +1286,7 @@ macro_rules! impl_store {
                 batch: u32,
                 now: resist_clock::UnixTime,
             ) -> Result<$crate::Recorded, $crate::StoreError> {
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query($crate::sql::q::BATCH_BROADCAST)
-                    .bind(epoch)
-                    .bind(i64::from(batch))
-                    .bind(now.0)
-                    .execute(&mut *tx)
-                    .await?;
-                let fresh = done.rows_affected() == 1;
-                if !fresh {
-                    let status: Option<(bool, bool)> = sqlx::query_as($crate::sql::q::BATCH_STATUS)
-                        .bind(epoch)
-                        .bind(i64::from(batch))
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if !matches!(status, Some((true, _))) {
-                        tx.rollback().await?;
-                        return Err($crate::StoreError::NotFound {
-                            what: "signed payout batch",
-                        });
-                    }
-                }
-                sqlx::query($crate::sql::q::EPOCH_BROADCAST)
-                    .bind(epoch)
-                    .bind(now.0)
-                    .execute(&mut *tx)
-                    .await?;
-                let (state,): (String,) = sqlx::query_as($crate::sql::q::EPOCH_STATE)
-                    .bind(epoch)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                let state = $crate::EpochState::parse(&state)?;
-                Ok(if fresh {
-                    $crate::Recorded::Now(state)
-                } else {
-                    $crate::Recorded::Already(state)
-                })
+                self.batch_step(epoch, batch, None, now).await
             }
 
             // --- distribution (issue 7) -------------------------------------
