@@ -233,10 +233,16 @@ pub struct Broadcasted {
 pub(crate) async fn list<S: Store>(
     State(state): State<Arc<AppState<S>>>,
 ) -> Result<Json<Vec<EpochView>>, ApiError> {
+    // Every batch in one read, not one query per epoch.
+    let batches = state.store.batches().await?;
     let mut out = Vec::new();
     for e in state.store.epochs().await? {
-        let batches = state.store.batches_of(e.epoch).await?;
-        out.push(view(&state, &e, &batches)?.0);
+        let own: Vec<Batch> = batches
+            .iter()
+            .filter(|b| b.epoch == e.epoch)
+            .cloned()
+            .collect();
+        out.push(view(&state, &e, &own)?.0);
     }
     Ok(Json(out))
 }
@@ -512,18 +518,10 @@ pub(crate) async fn finalize<S: Store>(
         Recorded::Now(s) => (true, s),
         Recorded::Already(s) => (false, s),
     };
-    let unsigned_batches = state
-        .store
-        .batches_of(epoch)
-        .await?
-        .iter()
-        .filter(|b| b.signed_tx.is_none())
-        .count();
+    let after = state.store.batches_of(epoch).await?;
+    let unsigned_batches = after.iter().filter(|b| b.signed_tx.is_none()).count();
     // The transaction recorded first stands: show that one.
-    let stored = state
-        .store
-        .batches_of(epoch)
-        .await?
+    let stored = after
         .into_iter()
         .find(|b| b.unsigned.batch == batch.unsigned.batch)
         .and_then(|b| b.signed_tx)
@@ -608,6 +606,22 @@ pub(crate) async fn broadcast<S: Store>(
 }
 
 // --- helpers -------------------------------------------------------------------
+
+/// Every closed epoch's summary, oldest first (every batch in one read, not
+/// one query per epoch). Shared by the JSON list and the `/epochs` page.
+pub(crate) async fn summaries<S: Store>(state: &AppState<S>) -> Result<Vec<EpochView>, ApiError> {
+    let batches = state.store.batches().await?;
+    let mut out = Vec::new();
+    for e in state.store.epochs().await? {
+        let own: Vec<Batch> = batches
+            .iter()
+            .filter(|b| b.epoch == e.epoch)
+            .cloned()
+            .collect();
+        out.push(view(state, &e, &own)?.0);
+    }
+    Ok(out)
+}
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)

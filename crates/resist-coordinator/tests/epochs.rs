@@ -479,7 +479,6 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
     }
     let missing = reqwest::get(format!("{}/epochs/9", w.h.url)).await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let _ = &w.b;
     w.h.stop().await;
 }
 

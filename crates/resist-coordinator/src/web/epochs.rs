@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use resist_store::Store;
 
 use crate::AppState;
-use crate::epochs::{EpochView, detail, find};
+use crate::epochs::{EpochView, detail, find, summaries};
 use crate::extract::ClientKey;
 use crate::web::chart::time;
 use crate::web::error::WebError;
@@ -24,10 +24,8 @@ pub(crate) async fn list<S: Store>(
     client: ClientKey,
 ) -> Result<Html<String>, WebError> {
     state.spend(client)?;
-    let mut rows = Vec::new();
-    for e in state.store.epochs().await?.iter().rev() {
-        rows.push(detail(&state, e).await?.summary);
-    }
+    let mut rows = summaries(&state).await?;
+    rows.reverse();
     let body = html! {
         @if rows.is_empty() {
             p { "No epoch is closed yet. The funder closes one with " code { "resist grants close" } "." }
