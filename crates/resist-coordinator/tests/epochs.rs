@@ -310,6 +310,17 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
         credit_in, e1.summary.carried_sat,
         "epoch 1's carry-over is epoch 2's credit"
     );
+    for op in [&w.a, &w.b] {
+        assert!(
+            e2.report
+                .inputs
+                .operators
+                .iter()
+                .any(|o| o.operator == op.operator.id && o.credit_sat > 0),
+            "operator {} carries its epoch-1 share in",
+            op.operator.id
+        );
+    }
     assert_eq!(
         e2.summary.paid_sat + e2.summary.carried_sat + e2.summary.remainder_sat,
         100_000 + credit_in,
