@@ -2,6 +2,16 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used)]
 
+mod admission;
+mod assign;
+mod tally;
+mod windows;
+
+pub use admission::{AdmissionRules, Refusal};
+pub use assign::{ProbesPerNode, plan};
+pub use tally::{Tally, throughput_bps};
+pub use windows::Windows;
+
 /// Which side of the censor a report came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Side {
