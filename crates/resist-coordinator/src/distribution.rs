@@ -16,12 +16,10 @@
 //! revoked is refused (401) and spends the budget of the requester's
 //! network. Nothing here logs a requester's address, key, bucket or token.
 //!
-//! The page is rendered here, without JavaScript or anything fetched from
-//! elsewhere: QR codes are inline SVG made with the `qrcode` crate, so no
-//! third party ever sees a proxy's password.
+//! The page itself is drawn by `web::proxies`, in the HTML stack of every
+//! other page.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -47,6 +45,7 @@ use crate::config::DistributionSettings;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, BearerHash, ClientKey, token_hash};
 use crate::openapi::responses as r;
+use crate::web::proxies;
 use crate::{AppState, handlers, measure};
 
 type St<S> = State<Arc<AppState<S>>>;
@@ -288,12 +287,12 @@ pub(crate) async fn proxies_page<S: Store>(
     }
     .await;
     let (status, body) = match answer {
-        Ok((invited, proxies)) => (StatusCode::OK, page::proxies(&proxies, invited)),
+        Ok((invited, proxies)) => (StatusCode::OK, proxies::proxies(&proxies, invited)),
         Err(e) => {
             if let ApiError::Internal(detail) = &e {
                 tracing::error!(%detail, "proxies page failed");
             }
-            (e.status_code(), page::error(&e))
+            (e.status_code(), proxies::error(&e))
         }
     };
     let mut response = (status, body).into_response();
@@ -303,193 +302,6 @@ pub(crate) async fn proxies_page<S: Store>(
             .insert(name, HeaderValue::from_static(value));
     }
     response
-}
-
-/// The HTML, escaped throughout.
-pub(crate) mod page {
-    use super::*;
-
-    /// `s` safe inside HTML text and double- or single-quoted attributes.
-    pub(crate) fn escape(s: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        for c in s.chars() {
-            match c {
-                '&' => out.push_str("&amp;"),
-                '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
-                '"' => out.push_str("&quot;"),
-                '\'' => out.push_str("&#39;"),
-                c => out.push(c),
-            }
-        }
-        out
-    }
-
-    /// `text` as a QR code, an inline `<svg>` element (no XML declaration).
-    pub(crate) fn qr_svg(text: &str) -> Option<String> {
-        let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
-        let svg = code
-            .render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .build();
-        let start = svg.find("<svg")?;
-        Some(svg[start..].replacen(
-            "<svg ",
-            "<svg role=\"img\" aria-label=\"QR code of the tg:// link\" ",
-            1,
-        ))
-    }
-
-    const STYLE: &str = "\
-body{margin:0;font:17px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f4f6f8;color:#17212b}\
-main{max-width:36rem;margin:0 auto;padding:1rem}\
-h1{font-size:1.5rem;margin:.5rem 0}\
-h2{font-size:1.15rem;margin:0 0 .5rem}\
-.card{background:#fff;border-radius:12px;padding:1rem;margin:1rem 0;box-shadow:0 1px 3px rgba(0,0,0,.12)}\
-a.open{display:block;text-align:center;background:#2481cc;color:#fff;text-decoration:none;font-weight:600;padding:.9rem;border-radius:10px;font-size:1.1rem}\
-.alt{font-size:.9rem;word-break:break-all}\
-.qr{text-align:center;margin:1rem 0 .25rem}\
-.qr svg{width:100%;max-width:220px;height:auto}\
-dl{display:grid;grid-template-columns:auto 1fr;gap:.2rem .8rem;font-size:.95rem}\
-dt{color:#555}dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}\
-.none{border-left:6px solid #c0392b}.bad{border-left:6px solid #c0392b}\
-ol{padding-left:1.3rem}\
-input{font:inherit;padding:.6rem;width:100%;box-sizing:border-box;border:1px solid #aab;border-radius:8px}\
-button{font:inherit;margin-top:.5rem;padding:.6rem 1rem;border:0;border-radius:8px;background:#2481cc;color:#fff}\
-small{color:#555}";
-
-    fn head(title: &str) -> String {
-        format!(
-            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <meta name=\"referrer\" content=\"no-referrer\">\
-             <meta name=\"robots\" content=\"noindex, nofollow\">\
-             <title>{}</title><style>{STYLE}</style></head><body><main>\n",
-            escape(title)
-        )
-    }
-
-    const FOOT: &str = "</main></body></html>\n";
-
-    /// The small form for pasting an invitation code.
-    fn invite_form(invited: bool) -> String {
-        let intro = if invited {
-            "You are using an invitation code. To use another one, paste it here:"
-        } else {
-            "Did someone give you an invitation code? Paste it here to see the proxies it opens:"
-        };
-        format!(
-            "<section class=\"card\"><form method=\"get\" action=\"/proxies\">\
-             <label for=\"invite\">{intro}</label>\
-             <input id=\"invite\" name=\"invite\" autocomplete=\"off\" autocapitalize=\"off\" spellcheck=\"false\" maxlength=\"{MAX_TOKEN_LEN}\">\
-             <button type=\"submit\">Show my proxies</button></form></section>\n"
-        )
-    }
-
-    const HELP: &str = "<section class=\"card\"><h2>If it stops working</h2><ol>\
-<li>Try the next proxy on this page.</li>\
-<li>If none works, come back later. Proxies that get blocked are taken off this page \
-and replaced by working ones, usually within half an hour.</li>\
-<li>Reloading again and again does not give you other proxies: the list only changes \
-when a proxy stops working.</li></ol>\
-<p><small>Share this page only with people you trust: a proxy that the censor learns \
-about gets blocked for everyone. This site does not record your address.</small></p></section>\n";
-
-    /// The page with the requester's proxies (or the plain "none right now").
-    pub(crate) fn proxies(proxies: &[ProxyView], invited: bool) -> String {
-        let mut out = head("Proxies for Telegram");
-        out.push_str("<h1>Proxies for Telegram</h1>\n");
-        if proxies.is_empty() {
-            out.push_str(
-                "<section class=\"card none\"><h2>No working proxy right now.</h2>\
-                 <p>Please try again later: new proxies are checked all the time.</p></section>\n",
-            );
-        } else {
-            out.push_str(
-                "<p>These proxies let Telegram work where it is blocked. Each was checked \
-                 recently from inside a censored network.</p>\
-                 <section class=\"card\"><h2>How to use one</h2><ol>\
-                 <li><b>Telegram is on this phone:</b> tap <b>Open in Telegram</b> under a \
-                 proxy, then tap <b>Connect proxy</b> in Telegram.</li>\
-                 <li><b>This page is on another screen:</b> point your phone's camera at the \
-                 square code under a proxy; it opens the proxy in Telegram on the phone.</li>\
-                 <li><b>Neither works:</b> type the details by hand. In Telegram: Settings → \
-                 Data and Storage → Proxy → Add proxy → SOCKS5 (on a computer: Settings → \
-                 Advanced → Connection type).</li>\
-                 </ol></section>\n",
-            );
-            for (i, p) in proxies.iter().enumerate() {
-                let _ = write!(
-                    out,
-                    "<section class=\"card proxy\"><h2>Proxy {}</h2>\
-                     <a class=\"open\" href=\"{}\">Open in Telegram</a>\
-                     <p class=\"alt\">If that button does nothing: <a href=\"{}\">{}</a></p>",
-                    i + 1,
-                    escape(&p.tg),
-                    escape(&p.https),
-                    escape(&p.https),
-                );
-                if let Some(svg) = qr_svg(&p.tg) {
-                    let _ = write!(out, "<div class=\"qr\">{svg}</div>");
-                }
-                let _ = write!(
-                    out,
-                    "<dl><dt>Type</dt><dd>SOCKS5</dd><dt>Server</dt><dd>{}</dd><dt>Port</dt><dd>{}</dd>",
-                    escape(&p.host),
-                    p.port
-                );
-                if let (Some(u), Some(pw)) = (&p.username, &p.password) {
-                    let _ = write!(
-                        out,
-                        "<dt>Username</dt><dd>{}</dd><dt>Password</dt><dd>{}</dd>",
-                        escape(u),
-                        escape(pw)
-                    );
-                }
-                out.push_str("</dl></section>\n");
-            }
-        }
-        if !proxies.is_empty() {
-            out.push_str(HELP);
-        }
-        out.push_str(&invite_form(invited));
-        out.push_str(FOOT);
-        out
-    }
-
-    /// The page for a refused request.
-    pub(crate) fn error(e: &ApiError) -> String {
-        let (title, text) = match e {
-            ApiError::Unauthorized(_) => (
-                "This invitation code does not work",
-                "It may have been mistyped, or withdrawn by whoever gave it to you. \
-                 Ask them for a new one, or open this page without a code.",
-            ),
-            ApiError::RateLimited(_) => (
-                "Too many requests from your network",
-                "Wait a minute, then reload this page.",
-            ),
-            ApiError::Invalid(_) | ApiError::BadRequest(_) => (
-                "This address is not right",
-                "Open the page again without anything after /proxies.",
-            ),
-            _ => (
-                "The service is having trouble",
-                "No working proxy can be shown right now. Please try again later.",
-            ),
-        };
-        let mut out = head(title);
-        let _ = writeln!(
-            out,
-            "<h1>Proxies for Telegram</h1><section class=\"card bad\"><h2>{}</h2><p>{}</p></section>",
-            escape(title),
-            escape(text)
-        );
-        out.push_str(&invite_form(false));
-        out.push_str(FOOT);
-        out
-    }
 }
 
 // --- invitations (admin) -----------------------------------------------------------
@@ -604,39 +416,6 @@ pub(crate) async fn revoke_invitation<S: Store>(
 #[cfg(test)]
 mod test {
     use super::*;
-
-    #[test]
-    fn escape_covers_markup_and_quotes() {
-        assert_eq!(
-            page::escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-    }
-
-    #[test]
-    fn hostile_values_stay_text() {
-        let p = ProxyView {
-            host: "<script>alert(1)</script>".into(),
-            port: 1080,
-            username: Some("\"><img src=x onerror=alert(1)>".into()),
-            password: Some("p&ss".into()),
-            tg: "tg://socks?server=%3Cscript%3E".into(),
-            https: "https://t.me/socks?server=\"x".into(),
-        };
-        let html = page::proxies(&[p], false);
-        assert!(!html.contains("<script>"), "{html}");
-        assert!(!html.contains("<img"), "{html}");
-        assert!(html.contains("&lt;script&gt;") && html.contains("p&amp;ss"));
-        assert!(html.contains("server=&quot;x"));
-    }
-
-    #[test]
-    fn empty_page_says_so_plainly() {
-        let html = page::proxies(&[], false);
-        assert!(html.contains("No working proxy right now."));
-        assert!(html.contains("try again later"));
-        assert!(!html.contains("<script"));
-    }
 
     #[test]
     fn tokens_come_from_the_query_first_then_the_bearer_header() {

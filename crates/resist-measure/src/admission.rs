@@ -91,7 +91,10 @@ mod test {
         let w = RULES.windows.of(now);
         // Age: exactly max_age old passes, one second more does not.
         let oldest = 100_000 - 3600;
-        assert_eq!(RULES.admit(oldest, RULES.windows.of(UnixTime(oldest)), now), Ok(()));
+        assert_eq!(
+            RULES.admit(oldest, RULES.windows.of(UnixTime(oldest)), now),
+            Ok(())
+        );
         assert_eq!(
             RULES.admit(oldest - 1, RULES.windows.of(UnixTime(oldest - 1)), now),
             Err(Refusal::Stale)

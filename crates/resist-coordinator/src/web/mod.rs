@@ -31,6 +31,7 @@ pub(crate) mod funder;
 pub(crate) mod history;
 pub(crate) mod layout;
 pub(crate) mod operator;
+pub(crate) mod proxies;
 
 use error::WebError;
 
