@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use resist_clock::UnixTime;
+use resist_measure::{AdmissionRules, ProbesPerNode, Windows};
 use resist_ownership::Network;
 use resist_proto::endpoint::EndpointRules;
 use serde::{Deserialize, Serialize};
@@ -294,18 +294,26 @@ impl std::fmt::Debug for MeasurementSettings {
 }
 
 impl MeasurementSettings {
-    pub fn window_secs(&self) -> i64 {
-        i64::try_from(self.window.as_secs().max(1)).unwrap_or(i64::MAX)
+    /// How time is cut into windows.
+    pub fn windows(&self) -> Windows {
+        Windows::new(self.window)
     }
 
-    /// The window `t` falls in.
-    pub fn window_of(&self, t: UnixTime) -> i64 {
-        t.seconds().div_euclid(self.window_secs())
+    /// The time rules reports are admitted by.
+    pub fn admission(&self) -> AdmissionRules {
+        AdmissionRules {
+            windows: self.windows(),
+            max_age: self.max_report_age,
+            max_skew: self.max_clock_skew,
+        }
     }
 
-    /// When `window` starts.
-    pub fn window_start(&self, window: i64) -> i64 {
-        window.saturating_mul(self.window_secs())
+    /// How many probes of each side every node gets per window.
+    pub fn probes_per_node(&self) -> ProbesPerNode {
+        ProbesPerNode {
+            censored: self.censored_per_node,
+            free: self.free_per_node,
+        }
     }
 }
 

@@ -23,11 +23,9 @@ use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use governor::{Quota, RateLimiter};
 use rand::RngCore;
 use resist_distribute::{Candidate, RequesterKey, Subnet};
@@ -41,12 +39,13 @@ use resist_proto::distribution::{
 use resist_store::{Invitation, InvitationId, NewInvitation, Node, Store};
 use serde::Deserialize;
 
+use crate::auth::Admin;
 use crate::config::DistributionSettings;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, BearerHash, ClientKey, token_hash};
-use crate::openapi::responses as r;
+use crate::error::responses as r;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientKey, token_hash};
 use crate::web::proxies;
-use crate::{AppState, handlers, measure};
+use crate::{AppState, measure};
 
 type St<S> = State<Arc<AppState<S>>>;
 
@@ -64,20 +63,6 @@ pub(crate) fn limiter(settings: &DistributionSettings) -> Limiter {
 const NO_PROXY: &str = "no working proxy right now; try again later";
 /// What an unknown or revoked invitation gets.
 const BAD_INVITATION: &str = "this invitation is unknown or was revoked; ask whoever gave it to you for a new one, or ask without one";
-
-pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
-    Router::new()
-        .route("/proxies", get(proxies_page::<S>))
-        .route("/api/proxies", get(proxies_json::<S>))
-        .route(
-            "/api/admin/invitations",
-            post(create_invitations::<S>).get(list_invitations::<S>),
-        )
-        .route(
-            "/api/admin/invitations/{id}/revoke",
-            post(revoke_invitation::<S>),
-        )
-}
 
 // --- who is asking ----------------------------------------------------------------
 
@@ -329,10 +314,9 @@ fn new_token() -> String {
     security(("admin_token" = [])))]
 pub(crate) async fn create_invitations<S: Store>(
     State(state): St<S>,
-    bearer: BearerHash,
+    _: Admin,
     ApiJson(req): ApiJson<CreateInvitationsRequest>,
 ) -> Result<(StatusCode, axum::Json<InvitationsIssued>), ApiError> {
-    handlers::admin(&state, &bearer)?;
     let label = req.label.unwrap_or_default();
     if label.chars().count() > MAX_LABEL_CHARS {
         return Err(Invalid::new("label", format!("at most {MAX_LABEL_CHARS} characters")).into());
@@ -385,9 +369,8 @@ pub(crate) async fn create_invitations<S: Store>(
     security(("admin_token" = [])))]
 pub(crate) async fn list_invitations<S: Store>(
     State(state): St<S>,
-    bearer: BearerHash,
+    _: Admin,
 ) -> Result<axum::Json<Vec<InvitationView>>, ApiError> {
-    handlers::admin(&state, &bearer)?;
     let all = state.store.invitations().await?;
     Ok(axum::Json(all.iter().map(invitation_view).collect()))
 }
@@ -401,10 +384,9 @@ pub(crate) async fn list_invitations<S: Store>(
     security(("admin_token" = [])))]
 pub(crate) async fn revoke_invitation<S: Store>(
     State(state): St<S>,
-    bearer: BearerHash,
+    _: Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<axum::Json<InvitationView>, ApiError> {
-    handlers::admin(&state, &bearer)?;
     let revoked = state
         .store
         .revoke_invitation(InvitationId(id), state.clock.now())

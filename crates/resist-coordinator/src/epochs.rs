@@ -26,11 +26,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use resist_grants::Report;
 use resist_grants::payout::bitcoin::consensus::encode::{deserialize, serialize};
 use resist_grants::payout::bitcoin::hashes::Hash as _;
 use resist_grants::payout::bitcoin::{Address, OutPoint, Psbt, Transaction, TxOut, Txid};
@@ -38,6 +36,7 @@ use resist_grants::payout::{
     Payee, PayoutError, Treasury, build_payout_psbt, check_signed, psbt_from_base64,
     psbt_from_bytes,
 };
+use resist_grants::{EpochRange, RangeError, RangeRequest, RangeRules, Report};
 use resist_proto::Invalid;
 use resist_store::{
     Batch, ConflictKind, Epoch, EpochState, NewBatch, NewEpoch, Recorded, Store, StoreError,
@@ -45,12 +44,13 @@ use resist_store::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::AppState;
+use crate::auth::Admin;
 use crate::config::PayoutSettings;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, BearerHash};
-use crate::grants::{carried_out, epoch_inputs, whole_windows};
-use crate::openapi::responses as r;
-use crate::{AppState, handlers};
+use crate::error::responses as r;
+use crate::extract::{ApiJson, ApiPath};
+use crate::grants::{carried_out, epoch_inputs};
 
 /// Range of the first epoch when the request names none.
 const FIRST_EPOCH_RANGE: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -60,21 +60,6 @@ const MAX_EPOCH_WINDOWS: i64 = 366 * 24 * 60;
 const LATEST_TIME: i64 = 4_102_444_800;
 /// Largest signed PSBT taken back (a 3000-payee batch is about 130 kB).
 pub const MAX_SIGNED_PSBT_BYTES: usize = 4 << 20;
-
-pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
-    Router::new()
-        .route("/api/epochs", get(list::<S>))
-        .route("/api/epochs/{epoch}", get(show::<S>))
-        .route("/api/admin/epochs", post(close::<S>))
-        .route("/api/admin/epochs/{epoch}/psbt", post(export::<S>))
-        .route(
-            "/api/admin/epochs/{epoch}/finalize",
-            post(finalize::<S>).layer(axum::extract::DefaultBodyLimit::max(
-                MAX_SIGNED_PSBT_BYTES * 4 / 3 + 4096,
-            )),
-        )
-        .route("/api/admin/epochs/{epoch}/broadcast", post(broadcast::<S>))
-}
 
 // --- bodies --------------------------------------------------------------------
 
@@ -267,10 +252,9 @@ pub(crate) async fn show<S: Store>(
     security(("admin_token" = [])))]
 pub(crate) async fn close<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    bearer: BearerHash,
+    _: Admin,
     ApiJson(req): ApiJson<CloseRequest>,
 ) -> Result<(StatusCode, Json<EpochDetail>), ApiError> {
-    handlers::admin(&state, &bearer)?;
     if req.epoch < 1 {
         return Err(Invalid::new("epoch", "epochs are numbered from 1").into());
     }
@@ -298,41 +282,25 @@ pub(crate) async fn close<S: Store>(
             req.epoch
         )));
     }
-    let m = &state.settings.measurement;
     let now = state.clock.now().seconds();
-    let to = req.to.unwrap_or(now).min(now);
-    let first = match (previous, req.from) {
-        (Some(_), Some(_)) => {
-            return Err(Invalid::new(
-                "from",
-                "only the first epoch takes `from`; later ones start where the previous ended",
-            )
-            .into());
-        }
-        (Some(p), None) => p.last_window + 1,
-        (None, from) => {
-            let from = from.unwrap_or_else(|| to.saturating_sub(secs(FIRST_EPOCH_RANGE)));
-            whole_windows(m, from, to).0
-        }
+    let rules = RangeRules {
+        windows: state.settings.measurement.windows(),
+        first_epoch_span: FIRST_EPOCH_RANGE,
+        max_windows: MAX_EPOCH_WINDOWS,
     };
-    let last = whole_windows(m, 0, to).1;
-    if last < first {
-        return Err(ApiError::Refused(format!(
-            "epoch {next} has no whole window yet: it starts at {} (Unix seconds) and the first \
-             window ends at {}; close it after that",
-            m.window_start(first),
-            m.window_start(first.saturating_add(1)),
-        )));
-    }
-    if last - first >= MAX_EPOCH_WINDOWS {
-        return Err(Invalid::new(
-            "to",
-            format!(
-                "an epoch covers at most {MAX_EPOCH_WINDOWS} windows; close an earlier end first"
-            ),
-        )
-        .into());
-    }
+    let EpochRange { first, last } = rules
+        .next(RangeRequest {
+            previous_last: previous.map(|p| p.last_window),
+            from: req.from,
+            to: req.to.unwrap_or(now).min(now),
+        })
+        .map_err(|e| match e {
+            RangeError::StartOfALaterEpoch => Invalid::new("from", e.to_string()).into(),
+            RangeError::NoWholeWindowYet { .. } => ApiError::Refused(format!(
+                "epoch {next} has no whole window yet: {e}; close it after that"
+            )),
+            _ => Invalid::new("to", e.to_string()).into(),
+        })?;
     let credits = match previous {
         Some(p) => carried_out(p)?,
         None => BTreeMap::new(),
@@ -393,10 +361,9 @@ async fn already_closed<S: Store>(
     security(("admin_token" = [])))]
 pub(crate) async fn export<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    bearer: BearerHash,
+    _: Admin,
     ApiPath(epoch): ApiPath<i64>,
 ) -> Result<Json<PsbtExport>, ApiError> {
-    handlers::admin(&state, &bearer)?;
     let e = find(&state, epoch).await?;
     if e.state != EpochState::Closed {
         return recorded_export(&state, &e, false).await;
@@ -462,11 +429,10 @@ pub(crate) async fn export<S: Store>(
     security(("admin_token" = [])))]
 pub(crate) async fn finalize<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    bearer: BearerHash,
+    _: Admin,
     ApiPath(epoch): ApiPath<i64>,
     ApiJson(req): ApiJson<FinalizeRequest>,
 ) -> Result<Json<Finalized>, ApiError> {
-    handlers::admin(&state, &bearer)?;
     let e = find(&state, epoch).await?;
     if e.state == EpochState::Closed {
         return Err(ApiError::Refused(format!(
@@ -548,10 +514,9 @@ pub(crate) async fn finalize<S: Store>(
     security(("admin_token" = [])))]
 pub(crate) async fn broadcast<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    bearer: BearerHash,
+    _: Admin,
     ApiPath(epoch): ApiPath<i64>,
 ) -> Result<Json<Broadcasted>, ApiError> {
-    handlers::admin(&state, &bearer)?;
     let e = find(&state, epoch).await?;
     if e.state < EpochState::Signed {
         let batches = state.store.batches_of(epoch).await?;
@@ -621,10 +586,6 @@ pub(crate) async fn summaries<S: Store>(state: &AppState<S>) -> Result<Vec<Epoch
         out.push(view(state, &e, &own)?.0);
     }
     Ok(out)
-}
-
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 pub(crate) async fn find<S: Store>(state: &AppState<S>, epoch: i64) -> Result<Epoch, ApiError> {
@@ -753,8 +714,8 @@ fn view<S>(
             state: e.state.to_string(),
             first_window: e.first_window,
             last_window: e.last_window,
-            starts_at: m.window_start(e.first_window),
-            ends_at: m.window_start(e.last_window.saturating_add(1)),
+            starts_at: m.windows().start(e.first_window),
+            ends_at: m.windows().end(e.last_window),
             budget_sat: e.budget_sat,
             paid_sat: r.per_operator.iter().map(|o| o.paid_sat).sum(),
             carried_sat: r.per_operator.iter().map(|o| o.carried_out_sat).sum(),

@@ -1,7 +1,8 @@
 //! Every way a request can fail, and the HTTP answer for it. Client mistakes
 //! get a 4xx that names the field and says what to do; server failures get a
 //! 5xx that says nothing about internals (the detail goes to the log, without
-//! the client's address).
+//! the client's address). `responses` describes the same answers to the
+//! OpenAPI document, one type per status.
 
 use std::time::Duration;
 
@@ -166,6 +167,57 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The error answers, one type per status, so that each endpoint lists
+/// exactly the ones it can return: `responses((status = 200, body = T),
+/// responses::Invalid, responses::NotFound)`. Each is an [`ErrorBody`].
+pub(crate) mod responses {
+    // Only the types are used, by the document; nothing builds a value.
+    #![allow(dead_code)]
+
+    use resist_proto::api::ErrorBody;
+    use utoipa::IntoResponses;
+
+    /// A field, a path parameter or the body was refused: `invalid` names the
+    /// input in `field`; `bad_request` is a body that is not this endpoint's JSON
+    /// or lacks `Content-Type: application/json`; `challenge_invalid` is a nonce
+    /// that is unknown, used or expired.
+    #[derive(IntoResponses)]
+    #[response(status = 400)]
+    pub(crate) struct Invalid(ErrorBody);
+
+    /// A missing or wrong bearer token (`unauthorized`), or a signature that does
+    /// not prove control of the payout address (`bad_signature`).
+    #[derive(IntoResponses)]
+    #[response(status = 401, headers(("WWW-Authenticate" = String, description = "`Bearer` when the token is missing or wrong")))]
+    pub(crate) struct Unauthorized(ErrorBody);
+
+    /// No such operator, node or probe (`not_found`).
+    #[derive(IntoResponses)]
+    #[response(status = 404)]
+    pub(crate) struct NotFound(ErrorBody);
+
+    /// The change collides with stored data, e.g. a payout address or endpoint
+    /// that is already registered (`conflict`).
+    #[derive(IntoResponses)]
+    #[response(status = 409)]
+    pub(crate) struct Conflict(ErrorBody);
+
+    /// The body is larger than `limits.max_body_bytes` (`too_large`).
+    #[derive(IntoResponses)]
+    #[response(status = 413)]
+    pub(crate) struct TooLarge(ErrorBody);
+
+    /// Too many requests from this address (`rate_limited`).
+    #[derive(IntoResponses)]
+    #[response(status = 429, headers(("Retry-After" = u64, description = "Seconds to wait before the next request")))]
+    pub(crate) struct RateLimited(ErrorBody);
+
+    /// The coordinator's database is unreachable (`unavailable`); retry later.
+    #[derive(IntoResponses)]
+    #[response(status = 503)]
+    pub(crate) struct Unavailable(ErrorBody);
 }
 
 #[cfg(test)]

@@ -21,11 +21,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use resist_grants::{AddressType, EpochInputs, NodeInput, OperatorInput, Report};
-use resist_measure::{Observation, Side, classify};
+use resist_measure::{Observation, Side, Tally, throughput_bps};
 use resist_ownership::AddressKind;
 use resist_proto::Invalid;
 use resist_proto::region::{self, Region};
@@ -33,10 +32,11 @@ use resist_proto::report::Outcome;
 use resist_store::{Node, NodeId, Store};
 use serde::Deserialize;
 
+use crate::AppState;
+use crate::auth::Admin;
 use crate::error::ApiError;
-use crate::extract::{ApiQuery, BearerHash};
-use crate::openapi::responses as r;
-use crate::{AppState, handlers};
+use crate::error::responses as r;
+use crate::extract::ApiQuery;
 
 /// Longest range a preview may cover.
 const MAX_RANGE: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -44,10 +44,6 @@ const MAX_RANGE: Duration = Duration::from_secs(366 * 24 * 3600);
 const DEFAULT_RANGE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Time allowed to resolve one node's host name.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
-
-pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
-    Router::new().route("/api/admin/grants/preview", get(preview::<S>))
-}
 
 /// `?budget_sat=N&from=T&to=T`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -70,10 +66,9 @@ pub(crate) struct PreviewQuery {
     security(("admin_token" = [])))]
 pub(crate) async fn preview<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    bearer: BearerHash,
+    _: Admin,
     ApiQuery(q): ApiQuery<PreviewQuery>,
 ) -> Result<Json<Report>, ApiError> {
-    handlers::admin(&state, &bearer)?;
     let now = state.clock.now().seconds();
     let to = q.to.unwrap_or(now);
     // A range longer than 366 days is cut to its last 366 days; an empty or
@@ -82,7 +77,7 @@ pub(crate) async fn preview<S: Store>(
         .from
         .unwrap_or_else(|| to.saturating_sub(secs(DEFAULT_RANGE)))
         .max(to.saturating_sub(secs(MAX_RANGE)));
-    let (first, last) = whole_windows(&state.settings.measurement, from, to);
+    let (first, last) = state.settings.measurement.windows().whole_in(from, to);
     let credits = match state.store.epochs().await?.last() {
         Some(e) => carried_out(e)?,
         None => BTreeMap::new(),
@@ -94,16 +89,6 @@ pub(crate) async fn preview<S: Store>(
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// The first and last whole windows in `[from, to)` (first > last: none).
-pub fn whole_windows(m: &crate::config::MeasurementSettings, from: i64, to: i64) -> (i64, i64) {
-    let len = m.window_secs();
-    let first = from
-        .div_euclid(len)
-        .saturating_add(i64::from(from.rem_euclid(len) != 0));
-    let last = to.div_euclid(len).saturating_sub(1);
-    (first, last)
 }
 
 /// What a closed epoch carried out, per operator: the next epoch's credits.
@@ -131,10 +116,9 @@ pub async fn epoch_inputs<S: Store>(
 ) -> Result<EpochInputs, ApiError> {
     let group_key = group_key(state).await?;
     let nodes = state.store.nodes().await?;
-    let mut ok: BTreeMap<NodeId, u32> = BTreeMap::new();
+    let mut tally = Tally::new();
     let mut samples: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
     if first <= last {
-        let mut obs: BTreeMap<(NodeId, i64), Vec<Observation>> = BTreeMap::new();
         for s in state.store.report_summaries(first, last).await? {
             let Ok(region) = s.region.parse::<Region>() else {
                 continue;
@@ -144,17 +128,9 @@ pub async fn epoch_inputs<S: Store>(
                 region::Side::Free => Side::Free,
             };
             let relayed = s.outcome == Outcome::Relayed.as_str();
-            obs.entry((s.node, s.window))
-                .or_default()
-                .push(Observation { side, relayed });
-            if relayed && s.sample_us > 0 && s.sample_bytes > 0 {
-                let bps = u64::from(s.sample_bytes) * 8 * 1_000_000 / u64::from(s.sample_us);
+            tally.record(s.node, s.window, Observation { side, relayed });
+            if let Some(bps) = throughput_bps(s.sample_bytes, s.sample_us).filter(|_| relayed) {
                 samples.entry(s.node).or_default().push(bps);
-            }
-        }
-        for ((node, _), o) in obs {
-            if classify(&o).status() == resist_measure::Status::Ok {
-                *ok.entry(node).or_default() += 1;
             }
         }
     }
@@ -182,7 +158,7 @@ pub async fn epoch_inputs<S: Store>(
             node: n.id.0,
             operator: n.operator.0,
             ip: pseudonym(&group_key, ip_of(n).await),
-            ok_windows: ok.get(&n.id).copied().unwrap_or(0),
+            ok_windows: tally.ok_windows(&n.id),
             throughput_samples_bps: samples.remove(&n.id).unwrap_or_default(),
         });
     }

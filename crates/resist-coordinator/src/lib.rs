@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tracing::{debug, warn};
 
+mod auth;
 pub mod canary;
 pub mod chain;
 pub mod client;
@@ -26,9 +27,12 @@ pub mod epochs;
 pub mod error;
 mod extract;
 pub mod grants;
-mod handlers;
 pub mod measure;
 mod openapi;
+mod operators;
+mod probes;
+mod public;
+mod routes;
 mod views;
 mod web;
 
@@ -92,7 +96,7 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     let limits = &state.settings.limits;
     let body_limit = limits.max_body_bytes;
     let timeout = limits.request_timeout;
-    handlers::routes::<S>()
+    routes::routes::<S>()
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(

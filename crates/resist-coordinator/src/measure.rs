@@ -18,17 +18,12 @@
 //! canary's answer is verified here, with the key only the coordinator holds:
 //! a "relayed" report whose answer is wrong is stored as `canary_mismatch`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
-use axum::http::Method;
-use axum::routing::{get, post};
 use base64::Engine as _;
-use rand::seq::IndexedRandom;
 use resist_clock::UnixTime;
-use resist_measure::{Observation, Side, classify};
+use resist_measure::{Observation, Side, Tally, plan};
 use resist_proto::Invalid;
 use resist_proto::api::{
     Assignment, Assignments, MAX_REPORTS_PER_BATCH, NodeStatusView, Receipt, ReportBatch,
@@ -37,67 +32,15 @@ use resist_proto::api::{
 use resist_proto::endpoint::Endpoint;
 use resist_proto::region::{self, Region};
 use resist_proto::report::{Outcome, Report};
-use resist_store::{
-    ConflictKind, Ingested, NewReport, Node, NodeId, Probe, ProbeId, Store, StoreError,
-};
+use resist_store::{ConflictKind, Ingested, NewReport, Node, NodeId, Probe, Store, StoreError};
 use serde::Deserialize;
 
+use crate::AppState;
+use crate::auth::{Admin, CallingOperator, CallingProbe};
 pub use crate::config::MeasurementSettings;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery, BearerHash};
-use crate::openapi::responses as r;
-use crate::{AppState, handlers};
-
-/// The raw `Authorization` value of a probe's request; verified in
-/// `authorize_probe`, which knows the method and path it must cover.
-#[derive(Debug)]
-pub(crate) struct ProbeCaller(String);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ProbeCaller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, ApiError> {
-        parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| v.len() <= 512)
-            .map(|v| ProbeCaller(v.to_owned()))
-            .ok_or(ApiError::Unauthorized(
-                "probe requests need `Authorization: ResistProbe KEY.TIME.SIGNATURE`",
-            ))
-    }
-}
-
-pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
-    Router::new()
-        .route("/api/probe/assignments", get(assignments::<S>))
-        .route("/api/probe/reports", post(reports::<S>))
-        .route("/api/admin/status", get(admin_status::<S>))
-        .route("/api/operators/me/status", get(my_status::<S>))
-}
-
-/// Chooses, for every node, up to `per_censored` distinct censored probes and
-/// up to `per_free` distinct free probes at random.
-pub(crate) fn plan(
-    nodes: &[NodeId],
-    censored: &[ProbeId],
-    free: &[ProbeId],
-    per_censored: usize,
-    per_free: usize,
-    rng: &mut impl rand::Rng,
-) -> Vec<(NodeId, ProbeId)> {
-    let mut out = Vec::with_capacity(nodes.len() * (per_censored + per_free));
-    for &node in nodes {
-        for (pool, n) in [(censored, per_censored), (free, per_free)] {
-            out.extend(pool.choose_multiple(rng, n).map(|&p| (node, p)));
-        }
-    }
-    out
-}
+use crate::error::responses as r;
+use crate::extract::{ApiJson, ApiQuery};
 
 /// Plans `window` unless it already is.
 pub(crate) async fn ensure_planned<S: Store>(
@@ -119,15 +62,8 @@ pub(crate) async fn ensure_planned<S: Store>(
             ),
         }
     }
-    let m = &state.settings.measurement;
-    let plan = plan(
-        &nodes,
-        &censored,
-        &free,
-        m.censored_per_node,
-        m.free_per_node,
-        &mut rand::rng(),
-    );
+    let per_node = state.settings.measurement.probes_per_node();
+    let plan = plan(&nodes, &censored, &free, per_node, &mut rand::rng());
     if state
         .store
         .plan_window(window, &plan, state.clock.now())
@@ -149,18 +85,17 @@ pub(crate) async fn ensure_planned<S: Store>(
     security(("probe_signature" = [])))]
 pub(crate) async fn assignments<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    caller: ProbeCaller,
+    CallingProbe(probe): CallingProbe,
 ) -> Result<axum::Json<Assignments>, ApiError> {
-    let probe = authorize_probe(&state, &caller, &Method::GET, "/api/probe/assignments").await?;
     let m = &state.settings.measurement;
-    let window = m.window_of(state.clock.now());
+    let windows = m.windows();
+    let window = windows.of(state.clock.now());
     ensure_planned(&state, window).await?;
     let nodes = state.store.assignments_for(window, probe.id).await?;
-    let start = m.window_start(window);
     Ok(axum::Json(Assignments {
         window,
-        window_start: start,
-        window_end: start.saturating_add(m.window_secs()),
+        window_start: windows.start(window),
+        window_end: windows.end(window),
         canary: m.canary_advertise.clone(),
         region: probe.region,
         nodes: nodes
@@ -187,10 +122,9 @@ pub(crate) async fn assignments<S: Store>(
     security(("probe_signature" = [])))]
 pub(crate) async fn reports<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    caller: ProbeCaller,
+    CallingProbe(probe): CallingProbe,
     ApiJson(batch): ApiJson<ReportBatch>,
 ) -> Result<axum::Json<ReportReceipts>, ApiError> {
-    let probe = authorize_probe(&state, &caller, &Method::POST, "/api/probe/reports").await?;
     if batch.reports.len() > MAX_REPORTS_PER_BATCH {
         return Err(Invalid::new(
             "reports",
@@ -241,19 +175,8 @@ async fn ingest_one<S: Store>(
     }
     let m = &state.settings.measurement;
     let now = state.clock.now();
-    if report.measured_at < now.minus(m.max_report_age).seconds() {
-        return Ok(refused(&id, "stale: measured too long ago"));
-    }
-    if report.measured_at > now.plus(m.max_clock_skew).seconds() {
-        return Ok(refused(
-            &id,
-            "measured in the future: check the probe's clock",
-        ));
-    }
-    let start = m.window_start(report.window);
-    let latest = start.saturating_add(m.window_secs().saturating_mul(2));
-    if report.measured_at < start || report.measured_at > latest {
-        return Ok(refused(&id, "measured outside its window"));
+    if let Err(refusal) = m.admission().admit(report.measured_at, report.window, now) {
+        return Ok(refused(&id, refusal.to_string()));
     }
     let mut outcome = report.outcome;
     if outcome == Outcome::Relayed && !report.canary_verifies(&m.canary_key) {
@@ -298,41 +221,6 @@ async fn ingest_one<S: Store>(
     })
 }
 
-/// The enrolled, enabled probe behind a verified request signature.
-async fn authorize_probe<S: Store>(
-    state: &AppState<S>,
-    caller: &ProbeCaller,
-    method: &Method,
-    path: &str,
-) -> Result<Probe, ApiError> {
-    let verified = resist_proto::probe_auth::verify(&caller.0, method.as_str(), path).ok_or(
-        ApiError::Unauthorized(
-            "the probe signature does not verify for this request: `resist probe` signs each request with its key file; check that --key is the enrolled key",
-        ),
-    )?;
-    let now = state.clock.now().seconds();
-    let skew =
-        i64::try_from(state.settings.measurement.max_clock_skew.as_secs()).unwrap_or(i64::MAX);
-    if verified.at.abs_diff(now) > skew.unsigned_abs() {
-        return Err(ApiError::Unauthorized(
-            "the probe's request time is too far from the coordinator's clock; synchronise the clock (NTP)",
-        ));
-    }
-    let probe = state
-        .store
-        .probe_by_key(&verified.key)
-        .await?
-        .ok_or(ApiError::Unauthorized(
-            "this probe is not enrolled; the funder enrols it with `resist admin probe enrol`",
-        ))?;
-    if !probe.enabled {
-        return Err(ApiError::Unauthorized(
-            "this probe is disabled; its reports are refused",
-        ));
-    }
-    Ok(probe)
-}
-
 /// How many windows of history a status request may ask for.
 const MAX_HISTORY: u32 = 1000;
 
@@ -364,10 +252,9 @@ impl HistoryQuery {
     security(("admin_token" = [])))]
 pub(crate) async fn admin_status<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    bearer: BearerHash,
+    _: Admin,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<axum::Json<Vec<NodeStatusView>>, ApiError> {
-    handlers::admin(&state, &bearer)?;
     let windows = q.windows()?;
     let nodes = state.store.nodes().await?;
     Ok(axum::Json(node_status(&state, &nodes, windows).await?))
@@ -379,10 +266,9 @@ pub(crate) async fn admin_status<S: Store>(
     security(("operator_token" = [])))]
 pub(crate) async fn my_status<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    BearerHash(hash): BearerHash,
+    CallingOperator(operator): CallingOperator,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<axum::Json<Vec<NodeStatusView>>, ApiError> {
-    let operator = handlers::operator_by_token(&state, &hash).await?;
     let windows = q.windows()?;
     let nodes = state.store.nodes_of(operator.id).await?;
     Ok(axum::Json(node_status(&state, &nodes, windows).await?))
@@ -394,15 +280,14 @@ pub async fn node_status<S: Store>(
     nodes: &[Node],
     windows: u32,
 ) -> Result<Vec<NodeStatusView>, ApiError> {
-    let m = &state.settings.measurement;
+    let windows_of = state.settings.measurement.windows();
     let n = i64::from(windows.clamp(1, MAX_HISTORY));
-    let current = m.window_of(state.clock.now());
+    let current = windows_of.of(state.clock.now());
     let summaries = state
         .store
         .report_summaries(current - n + 1, current)
         .await?;
-    // node → window → observations
-    let mut by_node: BTreeMap<NodeId, BTreeMap<i64, Vec<Observation>>> = BTreeMap::new();
+    let mut tally = Tally::new();
     for s in &summaries {
         let Ok(region) = s.region.parse::<Region>() else {
             continue;
@@ -411,41 +296,26 @@ pub async fn node_status<S: Store>(
             region::Side::Censored => Side::Censored,
             region::Side::Free => Side::Free,
         };
-        by_node
-            .entry(s.node)
-            .or_default()
-            .entry(s.window)
-            .or_default()
-            .push(Observation {
-                side,
-                relayed: s.outcome == Outcome::Relayed.as_str(),
-            });
+        let relayed = s.outcome == Outcome::Relayed.as_str();
+        tally.record(s.node, s.window, Observation { side, relayed });
     }
     Ok(nodes
         .iter()
         .map(|node| {
-            let history: Vec<WindowStatusView> = by_node
-                .get(&node.id)
-                .map(|windows| {
-                    windows
-                        .iter()
-                        .rev()
-                        .map(|(&window, obs)| {
-                            let v = classify(obs);
-                            WindowStatusView {
-                                window,
-                                window_start: m.window_start(window),
-                                status: v.status().as_str().to_owned(),
-                                censored_relayed: v.censored_relayed,
-                                censored_failed: v.censored_failed,
-                                free_relayed: v.free_relayed,
-                                free_failed: v.free_failed,
-                                disagreement: v.disagreement(),
-                            }
-                        })
-                        .collect()
+            let history: Vec<WindowStatusView> = tally
+                .verdicts_of(&node.id)
+                .rev()
+                .map(|(window, v)| WindowStatusView {
+                    window,
+                    window_start: windows_of.start(window),
+                    status: v.status().as_str().to_owned(),
+                    censored_relayed: v.censored_relayed,
+                    censored_failed: v.censored_failed,
+                    free_relayed: v.free_relayed,
+                    free_failed: v.free_failed,
+                    disagreement: v.disagreement(),
                 })
-                .unwrap_or_default();
+                .collect();
             NodeStatusView {
                 node: node.id.0,
                 operator: node.operator.0,
@@ -455,72 +325,4 @@ pub async fn node_status<S: Store>(
             }
         })
         .collect())
-}
-
-#[cfg(test)]
-mod test {
-    use std::collections::{HashMap, HashSet};
-
-    use std::time::Duration;
-
-    use rand::SeedableRng;
-
-    use super::*;
-
-    #[test]
-    fn every_node_gets_distinct_probes_from_each_side() {
-        let nodes: Vec<NodeId> = (1..=50).map(NodeId).collect();
-        let censored: Vec<ProbeId> = (1..=5).map(ProbeId).collect();
-        let free: Vec<ProbeId> = (6..=8).map(ProbeId).collect();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let p = plan(&nodes, &censored, &free, 2, 1, &mut rng);
-        assert_eq!(p.len(), 150);
-        let mut load: HashMap<ProbeId, usize> = HashMap::new();
-        for node in &nodes {
-            let mine: Vec<ProbeId> = p
-                .iter()
-                .filter(|(n, _)| n == node)
-                .map(|(_, pr)| *pr)
-                .collect();
-            let set: HashSet<_> = mine.iter().collect();
-            assert_eq!(set.len(), 3, "distinct probes for {node:?}");
-            assert_eq!(mine.iter().filter(|pr| censored.contains(pr)).count(), 2);
-            assert_eq!(mine.iter().filter(|pr| free.contains(pr)).count(), 1);
-            for pr in mine {
-                *load.entry(pr).or_default() += 1;
-            }
-        }
-        // Random, not fixed: every censored probe gets some of the work.
-        assert!(
-            censored
-                .iter()
-                .all(|c| load.get(c).copied().unwrap_or(0) >= 5),
-            "{load:?}"
-        );
-    }
-
-    #[test]
-    fn fewer_probes_than_asked_assigns_what_there_is() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let p = plan(&[NodeId(1)], &[ProbeId(1)], &[], 2, 1, &mut rng);
-        assert_eq!(p, vec![(NodeId(1), ProbeId(1))]);
-        assert!(plan(&[], &[ProbeId(1)], &[ProbeId(2)], 2, 1, &mut rng).is_empty());
-    }
-
-    #[test]
-    fn windows_are_numbered_by_length() {
-        let m = MeasurementSettings {
-            window: Duration::from_secs(600),
-            canary_advertise: String::new(),
-            canary_key: [0; 32],
-            censored_per_node: 2,
-            free_per_node: 1,
-            max_report_age: Duration::from_secs(3600),
-            max_clock_skew: Duration::from_secs(120),
-        };
-        assert_eq!(m.window_of(UnixTime(1199)), 1);
-        assert_eq!(m.window_of(UnixTime(1200)), 2);
-        assert_eq!(m.window_start(2), 1200);
-        assert_eq!(m.window_of(UnixTime(-1)), -1);
-    }
 }

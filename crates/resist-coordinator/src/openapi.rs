@@ -3,9 +3,11 @@
 //! `/api/openapi.json`.
 //!
 //! Every status an endpoint can answer with is listed on it, error answers
-//! through the response types below (one per status, so an endpoint names
-//! exactly the ones it can return); `tests/schemathesis.rs` in the `resist`
-//! crate checks the running coordinator against this document.
+//! through the response types of `error::responses` (one per status, so an
+//! endpoint names exactly the ones it can return); `tests/schemathesis.rs` in
+//! the `resist` crate checks the running coordinator against this document.
+//! This module depends on the handler modules (for their paths); none of
+//! them depends on it.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +18,7 @@ use utoipa::openapi::schema::{AdditionalProperties, Object, ObjectBuilder, Schem
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::handlers;
+use crate::{operators, probes, public};
 
 /// The API description.
 #[derive(Debug, OpenApi)]
@@ -26,20 +28,20 @@ use crate::handlers;
         description = "Operators register nodes with a proven Bitcoin payout address; the funder enrols probes. Every change by an operator is a message signed with the payout address's key (see resist_proto::action)."
     ),
     paths(
-        handlers::healthz,
-        handlers::info,
-        handlers::create_challenge,
-        handlers::register,
-        handlers::me,
-        handlers::add_node,
-        handlers::update_node,
-        handlers::change_payout,
-        handlers::rotate_token,
-        handlers::enrol_probe,
-        handlers::list_probes,
-        handlers::disable_probe,
-        handlers::enable_probe,
-        handlers::list_operators,
+        public::healthz,
+        public::info,
+        operators::create_challenge,
+        operators::register,
+        operators::me,
+        operators::add_node,
+        operators::update_node,
+        operators::change_payout,
+        operators::rotate_token,
+        probes::enrol_probe,
+        probes::list_probes,
+        probes::disable_probe,
+        probes::enable_probe,
+        operators::list_operators,
         crate::measure::assignments,
         crate::measure::reports,
         crate::measure::admin_status,
@@ -98,9 +100,9 @@ impl Modify for BearerSchemes {
 ///
 /// - `Endpoint.port` is a `u16` that must not be 0 (`Endpoint::validate`);
 ///   utoipa writes only `minimum: 0`.
-/// - every `nonce` is 32 hex digits (`handlers::check_nonce`).
+/// - every `nonce` is 32 hex digits (`operators::check_nonce`).
 /// - `EnrolProbeRequest.public_key` is 64 hex digits and `region` a
-///   `Region` label (`handlers::parse_probe_key`, `Region::from_str`).
+///   `Region` label (`probes::parse_probe_key`, `Region::from_str`).
 /// - `NodeSpec` flattens `Endpoint`, which utoipa writes as an `allOf` that
 ///   allows any extra key, while serde refuses unknown fields: it is
 ///   written out as one closed object.
@@ -213,57 +215,6 @@ fn close_flattened(schemas: &mut BTreeMap<String, RefOr<Schema>>, name: &str) {
 
 pub(crate) async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
-}
-
-/// The error answers, one type per status, so that each endpoint lists
-/// exactly the ones it can return: `responses((status = 200, body = T),
-/// responses::Invalid, responses::NotFound)`. Each is an [`ErrorBody`].
-pub(crate) mod responses {
-    // Only the types are used, by the document; nothing builds a value.
-    #![allow(dead_code)]
-
-    use resist_proto::api::ErrorBody;
-    use utoipa::IntoResponses;
-
-    /// A field, a path parameter or the body was refused: `invalid` names the
-    /// input in `field`; `bad_request` is a body that is not this endpoint's JSON
-    /// or lacks `Content-Type: application/json`; `challenge_invalid` is a nonce
-    /// that is unknown, used or expired.
-    #[derive(IntoResponses)]
-    #[response(status = 400)]
-    pub(crate) struct Invalid(ErrorBody);
-
-    /// A missing or wrong bearer token (`unauthorized`), or a signature that does
-    /// not prove control of the payout address (`bad_signature`).
-    #[derive(IntoResponses)]
-    #[response(status = 401, headers(("WWW-Authenticate" = String, description = "`Bearer` when the token is missing or wrong")))]
-    pub(crate) struct Unauthorized(ErrorBody);
-
-    /// No such operator, node or probe (`not_found`).
-    #[derive(IntoResponses)]
-    #[response(status = 404)]
-    pub(crate) struct NotFound(ErrorBody);
-
-    /// The change collides with stored data, e.g. a payout address or endpoint
-    /// that is already registered (`conflict`).
-    #[derive(IntoResponses)]
-    #[response(status = 409)]
-    pub(crate) struct Conflict(ErrorBody);
-
-    /// The body is larger than `limits.max_body_bytes` (`too_large`).
-    #[derive(IntoResponses)]
-    #[response(status = 413)]
-    pub(crate) struct TooLarge(ErrorBody);
-
-    /// Too many requests from this address (`rate_limited`).
-    #[derive(IntoResponses)]
-    #[response(status = 429, headers(("Retry-After" = u64, description = "Seconds to wait before the next request")))]
-    pub(crate) struct RateLimited(ErrorBody);
-
-    /// The coordinator's database is unreachable (`unavailable`); retry later.
-    #[derive(IntoResponses)]
-    #[response(status = 503)]
-    pub(crate) struct Unavailable(ErrorBody);
 }
 
 #[cfg(test)]

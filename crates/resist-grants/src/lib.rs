@@ -8,6 +8,7 @@ mod diversity;
 mod error;
 mod inputs;
 pub mod payout;
+mod range;
 mod report;
 mod result;
 mod score;
@@ -16,6 +17,7 @@ pub use error::ScoringError;
 pub use inputs::{
     AddressType, BPS_WHOLE, EpochInputs, MAX_MONEY_SAT, NodeInput, OperatorInput, ScoringParams,
 };
+pub use range::{EpochRange, RangeError, RangeRequest, RangeRules};
 pub use report::{FORMAT_VERSION, Mismatch, Report, ReportError, Subject, Verification, verify};
 pub use result::{EpochResult, GroupResult, NodeResult, OperatorResult, UnitResult};
 pub use score::score;

@@ -4,7 +4,7 @@
 //! The funder's pages list node endpoints, the very list a censor wants, so
 //! they need the admin token. A browser cannot send `Authorization: Bearer`
 //! by itself, so `POST /login` takes the token from a form once, compares it
-//! in constant time (`handlers::admin`, the API's own check) and sets a
+//! in constant time (`auth::check_admin_token`, the API's own check) and sets a
 //! cookie:
 //!
 //! ```text
@@ -56,8 +56,8 @@ use resist_store::Store;
 use sha2::Sha256;
 
 use crate::AppState;
-use crate::extract::{BearerHash, ClientKey, token_hash};
-use crate::handlers;
+use crate::auth::check_admin_token;
+use crate::extract::{ClientKey, token_hash};
 use crate::web::error::WebError;
 use crate::web::layout;
 
@@ -309,7 +309,7 @@ pub(crate) async fn login<S: Store>(
             login_page(Some("Enter the admin token.")),
         ));
     }
-    if let Err(e) = handlers::admin(&state, &BearerHash(token_hash(&token))) {
+    if let Err(e) = check_admin_token(&state, &token_hash(&token)) {
         tracing::info!("dashboard login refused: wrong admin token");
         return Ok(html_page(
             StatusCode::FORBIDDEN,

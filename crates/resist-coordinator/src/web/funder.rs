@@ -34,7 +34,7 @@ pub(crate) async fn dashboard<S: Store>(
         _ => (0, -1),
     };
     let summaries = state.store.report_summaries(first, last).await?;
-    let window_secs = state.settings.measurement.window_secs();
+    let window_secs = state.settings.measurement.windows().secs();
     let body = html! {
         (overview(&state, &nodes, &operators, &probes, &grid))
         (network_section(&grid))
@@ -55,7 +55,7 @@ fn overview<S>(
     grid: &Grid,
 ) -> Markup {
     let enabled = probes.iter().filter(|p| p.enabled).count();
-    let window_min = state.settings.measurement.window_secs() / 60;
+    let window_min = state.settings.measurement.windows().secs() / 60;
     html! {
         p #summary {
             strong { (nodes.len()) " nodes" } " of " strong { (operators.len()) " operators" }

@@ -121,19 +121,19 @@ pub(crate) async fn load<S: Store>(
 ) -> Result<Grid, WebError> {
     let windows = windows.clamp(1, MAX_WINDOWS);
     let m = &state.settings.measurement;
-    let current = m.window_of(state.clock.now());
+    let current = m.windows().of(state.clock.now());
     let status = measure::node_status(state, nodes, windows).await?;
     let registered = |node: i64| {
         nodes
             .iter()
             .find(|n| n.id.0 == node)
-            .map_or(i64::MIN, |n| m.window_of(n.created_at))
+            .map_or(i64::MIN, |n| m.windows().of(n.created_at))
     };
     Ok(densify(
         &status,
         current,
         windows,
-        |w| m.window_start(w),
+        |w| m.windows().start(w),
         registered,
     ))
 }

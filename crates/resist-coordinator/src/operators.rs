@@ -1,5 +1,5 @@
-//! The API's endpoints: health, info, challenges, operator registration and
-//! signed changes, the operator's own view, and the funder's admin endpoints.
+//! The operators' endpoints: challenges, registration and signed changes,
+//! the operator's own view, and the funder's list of operators.
 //!
 //! A signed change is handled in a fixed order: rate limit, parse and
 //! validate every field (400 naming the field), rebuild the exact message
@@ -10,90 +10,30 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post, put};
 use rand::RngCore;
 use resist_ownership::PayoutAddress;
 use resist_proto::Invalid;
 use resist_proto::action::{Action, CredentialsChange};
 use resist_proto::api::{
-    AddNodeRequest, Challenge, ChangePayoutRequest, EnrolProbeRequest, Info,
-    MAX_NODES_PER_OPERATOR, NodeView, OperatorView, ProbeView, RegisterRequest, Registered,
-    RotateTokenRequest, TokenIssued, UpdateNodeRequest,
+    AddNodeRequest, Challenge, ChangePayoutRequest, MAX_NODES_PER_OPERATOR, NodeView, OperatorView,
+    RegisterRequest, Registered, RotateTokenRequest, TokenIssued, UpdateNodeRequest,
 };
 use resist_proto::endpoint::NodeSpec;
-use resist_proto::region::Region;
 use resist_store::{
-    ChangeProof, NewNode, NewOperator, NewProbe, NodeId, NodeUpdate, Operator, OperatorId, ProbeId,
-    Protocol, Signature, Store,
+    ChangeProof, NewNode, NewOperator, NodeId, NodeUpdate, Operator, OperatorId, Protocol,
+    Signature, Store,
 };
-use subtle::ConstantTimeEq;
 
+use crate::auth::{Admin, CallingOperator};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, BearerHash, ClientKey, token_hash};
-use crate::openapi::responses as r;
-use crate::{AppState, openapi, views};
+use crate::error::responses as r;
+use crate::extract::{ApiJson, ApiPath, ClientKey, token_hash};
+use crate::{AppState, views};
 
 type St<S> = State<Arc<AppState<S>>>;
 type Answer<T> = Result<T, ApiError>;
-
-pub(crate) fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
-    Router::new()
-        .route("/healthz", get(healthz::<S>))
-        .route("/api/openapi.json", get(openapi::serve))
-        .route("/api/info", get(info::<S>))
-        .route("/api/challenges", post(create_challenge::<S>))
-        .route("/api/operators", post(register::<S>))
-        .route("/api/operators/me", get(me::<S>))
-        .route("/api/operators/{id}/nodes", post(add_node::<S>))
-        .route("/api/operators/{id}/nodes/{node}", patch(update_node::<S>))
-        .route("/api/operators/{id}/payout", put(change_payout::<S>))
-        .route("/api/operators/{id}/token", post(rotate_token::<S>))
-        .route(
-            "/api/admin/probes",
-            post(enrol_probe::<S>).get(list_probes::<S>),
-        )
-        .route("/api/admin/probes/{id}/disable", post(disable_probe::<S>))
-        .route("/api/admin/probes/{id}/enable", post(enable_probe::<S>))
-        .route("/api/admin/operators", get(list_operators::<S>))
-        .merge(crate::measure::routes::<S>())
-        .merge(crate::grants::routes::<S>())
-        .merge(crate::epochs::routes::<S>())
-        .merge(crate::web::routes::<S>())
-        .merge(crate::distribution::routes::<S>())
-        // axum's own answers here have empty bodies; every answer of this
-        // API is JSON. The 405 keeps axum's `Allow` header.
-        .method_not_allowed_fallback(async || ApiError::MethodNotAllowed)
-        .fallback(async || ApiError::NoRoute)
-}
-
-/// 200 when the database answers, 503 otherwise.
-#[utoipa::path(get, path = "/healthz", tag = "health",
-    responses(
-        (status = 200, description = "The store is reachable", body = String, content_type = "text/plain"),
-        (status = 503, description = "The store is not reachable", body = String, content_type = "text/plain"),
-    ))]
-pub(crate) async fn healthz<S: Store>(State(state): St<S>) -> (StatusCode, &'static str) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok\n"),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: store unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
-        }
-    }
-}
-
-/// The coordinator's network and version.
-#[utoipa::path(get, path = "/api/info", tag = "public", responses((status = 200, body = Info)))]
-pub(crate) async fn info<S: Store>(State(state): St<S>) -> axum::Json<Info> {
-    axum::Json(Info {
-        network: state.settings.network.to_string(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        challenge_ttl_seconds: state.settings.challenge_ttl.as_secs(),
-    })
-}
 
 /// A one-time nonce for the next signed change (rate-limited per client).
 #[utoipa::path(post, path = "/api/challenges", tag = "operators",
@@ -177,25 +117,10 @@ pub(crate) async fn register<S: Store>(
     security(("operator_token" = [])))]
 pub(crate) async fn me<S: Store>(
     State(state): St<S>,
-    BearerHash(hash): BearerHash,
+    CallingOperator(operator): CallingOperator,
 ) -> Answer<axum::Json<OperatorView>> {
-    let operator = operator_by_token(&state, &hash).await?;
     let nodes = state.store.nodes_of(operator.id).await?;
     Ok(axum::Json(views::operator(&operator, &nodes)))
-}
-
-/// The operator an access token belongs to (401 if none).
-pub(crate) async fn operator_by_token<S: Store>(
-    state: &AppState<S>,
-    hash: &[u8; 32],
-) -> Result<Operator, ApiError> {
-    state
-        .store
-        .operator_by_token(hash)
-        .await?
-        .ok_or(ApiError::Unauthorized(
-            "unknown operator token; `resist operator rotate-token` issues a new one",
-        ))
 }
 
 /// Adds a node (signed by the payout address).
@@ -380,103 +305,14 @@ pub(crate) async fn rotate_token<S: Store>(
     Ok(axum::Json(TokenIssued { token }))
 }
 
-/// Enrols a probe (admin).
-#[utoipa::path(post, path = "/api/admin/probes", tag = "admin", request_body = EnrolProbeRequest,
-    responses((status = 201, body = ProbeView), r::Invalid, r::Unauthorized, r::Conflict, r::TooLarge,
-        r::Unavailable),
-    security(("admin_token" = [])))]
-pub(crate) async fn enrol_probe<S: Store>(
-    State(state): St<S>,
-    bearer: BearerHash,
-    ApiJson(req): ApiJson<EnrolProbeRequest>,
-) -> Answer<(StatusCode, axum::Json<ProbeView>)> {
-    admin(&state, &bearer)?;
-    let public_key = parse_probe_key(&req.public_key)?;
-    let region: Region = req.region.parse()?;
-    let probe = state
-        .store
-        .enrol_probe(
-            &NewProbe {
-                public_key,
-                region: region.to_string(),
-            },
-            state.clock.now(),
-        )
-        .await?;
-    tracing::info!(probe = probe.id.0, region = %probe.region, "probe enrolled");
-    Ok((StatusCode::CREATED, axum::Json(views::probe(&probe))))
-}
-
-/// Lists probes (admin).
-#[utoipa::path(get, path = "/api/admin/probes", tag = "admin",
-    responses((status = 200, body = [ProbeView]), r::Unauthorized, r::Unavailable),
-    security(("admin_token" = [])))]
-pub(crate) async fn list_probes<S: Store>(
-    State(state): St<S>,
-    bearer: BearerHash,
-) -> Answer<axum::Json<Vec<ProbeView>>> {
-    admin(&state, &bearer)?;
-    Ok(axum::Json(
-        state
-            .store
-            .probes()
-            .await?
-            .iter()
-            .map(views::probe)
-            .collect(),
-    ))
-}
-
-/// Disables a probe: its reports are refused from now on (admin).
-#[utoipa::path(post, path = "/api/admin/probes/{id}/disable", tag = "admin",
-    params(("id" = i64, Path, description = "Probe id")),
-    responses((status = 200, body = ProbeView), r::Invalid, r::Unauthorized, r::NotFound, r::Unavailable),
-    security(("admin_token" = [])))]
-pub(crate) async fn disable_probe<S: Store>(
-    State(state): St<S>,
-    bearer: BearerHash,
-    ApiPath(id): ApiPath<i64>,
-) -> Answer<axum::Json<ProbeView>> {
-    set_probe(state, bearer, id, false).await
-}
-
-/// Enables a disabled probe again (admin).
-#[utoipa::path(post, path = "/api/admin/probes/{id}/enable", tag = "admin",
-    params(("id" = i64, Path, description = "Probe id")),
-    responses((status = 200, body = ProbeView), r::Invalid, r::Unauthorized, r::NotFound, r::Unavailable),
-    security(("admin_token" = [])))]
-pub(crate) async fn enable_probe<S: Store>(
-    State(state): St<S>,
-    bearer: BearerHash,
-    ApiPath(id): ApiPath<i64>,
-) -> Answer<axum::Json<ProbeView>> {
-    set_probe(state, bearer, id, true).await
-}
-
-async fn set_probe<S: Store>(
-    state: Arc<AppState<S>>,
-    bearer: BearerHash,
-    id: i64,
-    enabled: bool,
-) -> Answer<axum::Json<ProbeView>> {
-    admin(&state, &bearer)?;
-    let probe = state
-        .store
-        .set_probe_enabled(ProbeId(id), enabled, state.clock.now())
-        .await?;
-    tracing::info!(probe = probe.id.0, enabled, "probe state changed");
-    Ok(axum::Json(views::probe(&probe)))
-}
-
 /// Lists operators with their nodes (admin).
 #[utoipa::path(get, path = "/api/admin/operators", tag = "admin",
     responses((status = 200, body = [OperatorView]), r::Unauthorized, r::Unavailable),
     security(("admin_token" = [])))]
 pub(crate) async fn list_operators<S: Store>(
     State(state): St<S>,
-    bearer: BearerHash,
+    _: Admin,
 ) -> Answer<axum::Json<Vec<OperatorView>>> {
-    admin(&state, &bearer)?;
     let nodes = state.store.nodes().await?;
     let operators = state.store.operators().await?;
     Ok(axum::Json(
@@ -495,17 +331,6 @@ pub(crate) async fn list_operators<S: Store>(
 }
 
 // --- helpers ----------------------------------------------------------------
-
-/// Constant-time check of the admin token.
-pub(crate) fn admin<S>(state: &AppState<S>, bearer: &BearerHash) -> Result<(), ApiError> {
-    if bool::from(bearer.0.ct_eq(&state.settings.admin_token_hash)) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized(
-            "wrong admin token; use the one in the coordinator's admin-token file or RESIST_ADMIN_TOKEN",
-        ))
-    }
-}
 
 fn parse_payout<S>(state: &AppState<S>, s: &str, field: &str) -> Result<PayoutAddress, ApiError> {
     resist_ownership::parse_address(s, state.settings.network)
@@ -601,19 +426,6 @@ async fn operator_of<S: Store>(
             ))
         })?;
     Ok((operator, address))
-}
-
-fn parse_probe_key(s: &str) -> Result<[u8; 32], ApiError> {
-    let bad = |why: &str| {
-        Invalid::new(
-            "public_key",
-            format!("{why}; give the 64 hex digits `resist probe` prints"),
-        )
-    };
-    let bytes = hex::decode(s.trim()).map_err(|_| bad("not hex"))?;
-    let key: [u8; 32] = bytes.try_into().map_err(|_| bad("not 32 bytes"))?;
-    ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(|_| bad("not an ed25519 public key"))?;
-    Ok(key)
 }
 
 fn new_token() -> String {
