@@ -22,40 +22,26 @@
 //! `GET /api/epochs` and `GET /api/epochs/{n}` publish the reports: node
 //! addresses appear only as subnet pseudonyms (see [`crate::grants`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use resist_grants::payout::bitcoin::consensus::encode::{deserialize, serialize};
+use resist_grants::Report;
+use resist_grants::payout::bitcoin::Txid;
 use resist_grants::payout::bitcoin::hashes::Hash as _;
-use resist_grants::payout::bitcoin::{Address, OutPoint, Psbt, Transaction, TxOut, Txid};
-use resist_grants::payout::{
-    Payee, PayoutError, Treasury, build_payout_psbt, check_signed, psbt_from_base64,
-    psbt_from_bytes,
-};
-use resist_grants::{EpochRange, RangeError, RangeRequest, RangeRules, Report};
 use resist_proto::Invalid;
-use resist_store::{
-    Batch, ConflictKind, Epoch, EpochState, NewBatch, NewEpoch, Recorded, Store, StoreError,
-};
+use resist_store::{Batch, Epoch, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Admin;
-use crate::config::PayoutSettings;
 use crate::error::ApiError;
 use crate::error::responses as r;
 use crate::extract::{ApiJson, ApiPath};
-use crate::grants::{carried_out, epoch_inputs};
+use crate::ledger::Closing;
 
-/// Range of the first epoch when the request names none.
-const FIRST_EPOCH_RANGE: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Most windows one epoch may cover (a year of one-minute windows).
-const MAX_EPOCH_WINDOWS: i64 = 366 * 24 * 60;
 /// Latest time a request may name (2100-01-01, Unix seconds).
 const LATEST_TIME: i64 = 4_102_444_800;
 /// Largest signed PSBT taken back (a 3000-payee batch is about 130 kB).
@@ -218,18 +204,7 @@ pub struct Broadcasted {
 pub(crate) async fn list<S: Store>(
     State(state): State<Arc<AppState<S>>>,
 ) -> Result<Json<Vec<EpochView>>, ApiError> {
-    // Every batch in one read, not one query per epoch.
-    let batches = state.store.batches().await?;
-    let mut out = Vec::new();
-    for e in state.store.epochs().await? {
-        let own: Vec<Batch> = batches
-            .iter()
-            .filter(|b| b.epoch == e.epoch)
-            .cloned()
-            .collect();
-        out.push(view(&state, &e, &own)?.0);
-    }
-    Ok(Json(out))
+    Ok(Json(summaries(&state).await?))
 }
 
 /// One closed epoch with its report and payout transactions (public).
@@ -241,7 +216,9 @@ pub(crate) async fn show<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     ApiPath(epoch): ApiPath<i64>,
 ) -> Result<Json<EpochDetail>, ApiError> {
-    Ok(Json(detail(&state, &find(&state, epoch).await?).await?))
+    Ok(Json(
+        detail(&state, &state.ledger().find(epoch).await?).await?,
+    ))
 }
 
 /// Closes the next epoch and publishes its report (admin).
@@ -270,87 +247,15 @@ pub(crate) async fn close<S: Store>(
     if req.budget_sat > 2_100_000_000_000_000 {
         return Err(Invalid::new("budget_sat", "more than 21 million bitcoin").into());
     }
-    let epochs = state.store.epochs().await?;
-    if let Some(done) = epochs.iter().find(|e| e.epoch == req.epoch) {
-        return already_closed(&state, done, req.budget_sat).await;
-    }
-    let previous = epochs.last();
-    let next = previous.map_or(1, |e| e.epoch + 1);
-    if req.epoch != next {
-        return Err(ApiError::Refused(format!(
-            "epoch {} cannot be closed: the next epoch to close is {next}",
-            req.epoch
-        )));
-    }
-    let now = state.clock.now().seconds();
-    let rules = RangeRules {
-        windows: state.settings.measurement.windows(),
-        first_epoch_span: FIRST_EPOCH_RANGE,
-        max_windows: MAX_EPOCH_WINDOWS,
+    let (status, closed) = match state
+        .ledger()
+        .close(req.epoch, req.budget_sat, req.from, req.to)
+        .await?
+    {
+        Closing::Now(e) => (StatusCode::CREATED, e),
+        Closing::Before(e) => (StatusCode::OK, e),
     };
-    let EpochRange { first, last } = rules
-        .next(RangeRequest {
-            previous_last: previous.map(|p| p.last_window),
-            from: req.from,
-            to: req.to.unwrap_or(now).min(now),
-        })
-        .map_err(|e| match e {
-            RangeError::StartOfALaterEpoch => Invalid::new("from", e.to_string()).into(),
-            RangeError::NoWholeWindowYet { .. } => ApiError::Refused(format!(
-                "epoch {next} has no whole window yet: {e}; close it after that"
-            )),
-            _ => Invalid::new("to", e.to_string()).into(),
-        })?;
-    let credits = match previous {
-        Some(p) => carried_out(p)?,
-        None => BTreeMap::new(),
-    };
-    let mut inputs = epoch_inputs(&state, req.budget_sat, first, last, &credits).await?;
-    inputs.epoch = u64::try_from(next).unwrap_or(0);
-    let report = Report::new(inputs).map_err(|e| Invalid::new("budget_sat", e.to_string()))?;
-    let text = report
-        .to_json()
-        .map_err(|e| ApiError::Internal(format!("report of epoch {next}: {e}")))?;
-    let new = NewEpoch {
-        epoch: next,
-        first_window: first,
-        last_window: last,
-        budget_sat: req.budget_sat,
-        report: text,
-    };
-    match state.store.close_epoch(&new, state.clock.now()).await {
-        Ok(e) => {
-            tracing::info!(
-                epoch = e.epoch,
-                first,
-                last,
-                budget_sat = e.budget_sat,
-                "epoch closed"
-            );
-            Ok((StatusCode::CREATED, Json(detail(&state, &e).await?)))
-        }
-        // Another coordinator (or a request racing this one) closed it first.
-        Err(StoreError::Conflict(ConflictKind::Epoch)) => {
-            let done = find(&state, next).await?;
-            already_closed(&state, &done, req.budget_sat).await
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn already_closed<S: Store>(
-    state: &AppState<S>,
-    done: &Epoch,
-    budget_sat: u64,
-) -> Result<(StatusCode, Json<EpochDetail>), ApiError> {
-    if done.budget_sat == budget_sat {
-        Ok((StatusCode::OK, Json(detail(state, done).await?)))
-    } else {
-        Err(ApiError::Refused(format!(
-            "epoch {} is closed already, with a budget of {} sat (not {budget_sat}); nothing changed",
-            done.epoch, done.budget_sat
-        )))
-    }
+    Ok((status, Json(detail(&state, &closed).await?)))
 }
 
 /// Builds and records the epoch's unsigned payout, or returns the recorded one (admin).
@@ -364,60 +269,8 @@ pub(crate) async fn export<S: Store>(
     _: Admin,
     ApiPath(epoch): ApiPath<i64>,
 ) -> Result<Json<PsbtExport>, ApiError> {
-    let e = find(&state, epoch).await?;
-    if e.state != EpochState::Closed {
-        return recorded_export(&state, &e, false).await;
-    }
-    let payout = payout_settings(&state)?;
-    let Some(chain) = payout.chain.as_ref() else {
-        return Err(ApiError::NotConfigured(
-            "no chain source: set [payout.chain] in the coordinator's configuration to read the treasury's coins"
-                .into(),
-        ));
-    };
-    let report = stored_report(&e)?;
-    let payees = Payee::from_epoch(&report.inputs, &report.result);
-    if payees.is_empty() {
-        return Err(ApiError::Refused(format!(
-            "epoch {epoch} pays nobody (every amount is carried over to the next epoch): there is nothing to sign"
-        )));
-    }
-    let mut treasury = treasury(&state, payout)?;
-    chain
-        .sync(&mut treasury)
-        .await
-        .map_err(ApiError::ChainUnavailable)?;
-    // Coins another epoch's batches spend (perhaps not broadcast yet) stay out.
-    let mut reserved = Vec::new();
-    for b in state.store.batches().await? {
-        if b.epoch != epoch {
-            reserved.extend(inputs_of(&b)?);
-        }
-    }
-    treasury.reserve(reserved);
-    let seed = u64::try_from(epoch).unwrap_or(0);
-    let built = build_payout_psbt(&mut treasury, &payees, payout.fee_rate_sat_per_vb, seed)
-        .map_err(|e| build_refusal(&treasury, &e))?;
-    let mut batches = Vec::with_capacity(built.len());
-    for (i, b) in built.iter().enumerate() {
-        batches.push(NewBatch {
-            batch: u32::try_from(i).map_err(|e| ApiError::Internal(e.to_string()))?,
-            psbt: b.to_bytes(),
-            txid: b.txid().to_byte_array(),
-            payees: u32::try_from(b.payees.len()).map_err(|e| ApiError::Internal(e.to_string()))?,
-            amount_sat: b.payees.iter().map(|p| p.amount_sat).sum(),
-            fee_sat: b.fee.to_sat(),
-        });
-    }
-    let recorded = state
-        .store
-        .record_export(epoch, &batches, state.clock.now())
-        .await?;
-    let e = find(&state, epoch).await?;
-    if let Recorded::Now(_) = recorded {
-        tracing::info!(epoch, batches = batches.len(), "payout exported");
-    }
-    recorded_export(&state, &e, matches!(recorded, Recorded::Now(_))).await
+    let (e, built_now) = state.ledger().export(epoch).await?;
+    recorded_export(&state, &e, built_now).await
 }
 
 /// Checks a signed PSBT against the recorded batch and records its transaction (admin).
@@ -433,76 +286,15 @@ pub(crate) async fn finalize<S: Store>(
     ApiPath(epoch): ApiPath<i64>,
     ApiJson(req): ApiJson<FinalizeRequest>,
 ) -> Result<Json<Finalized>, ApiError> {
-    let e = find(&state, epoch).await?;
-    if e.state == EpochState::Closed {
-        return Err(ApiError::Refused(format!(
-            "epoch {epoch} has no payout yet: export it first (`resist grants psbt --epoch {epoch}`)"
-        )));
-    }
-    let payout = payout_settings(&state)?;
-    let signed = psbt_from_base64(&req.psbt).map_err(|e| Invalid::new("psbt", e.to_string()))?;
-    let batches = state.store.batches_of(epoch).await?;
-    let first_input = signed.unsigned_tx.input.first().map(|i| i.previous_output);
-    let Some(batch) = batches.iter().find(|b| {
-        unsigned_of(b)
-            .is_ok_and(|u| u.unsigned_tx.input.first().map(|i| i.previous_output) == first_input)
-    }) else {
-        return Err(Invalid::new(
-            "psbt",
-            format!(
-                "this PSBT spends none of the coins of epoch {epoch}'s batches: is it from another epoch, or rebuilt by the wallet?"
-            ),
-        )
-        .into());
-    };
-    let unsigned = unsigned_of(batch)?;
-    let treasury = treasury(&state, payout)?;
-    let payees = batch_payees(&state, &treasury, &unsigned, &stored_report(&e)?)?;
-    let spent: Vec<TxOut> = unsigned
-        .inputs
-        .iter()
-        .map(|i| i.witness_utxo.clone())
-        .collect::<Option<_>>()
-        .ok_or_else(|| {
-            ApiError::Internal(format!(
-                "batch {} of epoch {epoch} without witness UTXOs",
-                batch.unsigned.batch
-            ))
-        })?;
-    let checked = check_signed(&treasury, &unsigned, &signed, &payees, &spent)
-        .map_err(|e| Invalid::new("psbt", e.to_string()))?;
-    let recorded = state
-        .store
-        .record_signed(
-            epoch,
-            batch.unsigned.batch,
-            &serialize(&checked.tx),
-            state.clock.now(),
-        )
-        .await?;
-    let (recorded_now, epoch_state) = match recorded {
-        Recorded::Now(s) => (true, s),
-        Recorded::Already(s) => (false, s),
-    };
-    let after = state.store.batches_of(epoch).await?;
-    let unsigned_batches = after.iter().filter(|b| b.signed_tx.is_none()).count();
-    // The transaction recorded first stands: show that one.
-    let stored = after
-        .into_iter()
-        .find(|b| b.unsigned.batch == batch.unsigned.batch)
-        .and_then(|b| b.signed_tx)
-        .unwrap_or_else(|| serialize(&checked.tx));
-    if recorded_now {
-        tracing::info!(epoch, batch = batch.unsigned.batch, txid = %checked.txid, "payout signed");
-    }
+    let signed = state.ledger().finalize(epoch, &req.psbt).await?;
     Ok(Json(Finalized {
         epoch,
-        batch: batch.unsigned.batch,
-        txid: checked.txid.to_string(),
-        state: epoch_state.to_string(),
-        recorded_now,
-        unsigned_batches: u32::try_from(unsigned_batches).unwrap_or(u32::MAX),
-        tx_hex: hex::encode(stored),
+        batch: signed.batch,
+        txid: signed.txid.to_string(),
+        state: signed.state.to_string(),
+        recorded_now: signed.recorded_now,
+        unsigned_batches: signed.unsigned_batches,
+        tx_hex: hex::encode(signed.tx),
     }))
 }
 
@@ -517,56 +309,11 @@ pub(crate) async fn broadcast<S: Store>(
     _: Admin,
     ApiPath(epoch): ApiPath<i64>,
 ) -> Result<Json<Broadcasted>, ApiError> {
-    let e = find(&state, epoch).await?;
-    if e.state < EpochState::Signed {
-        let batches = state.store.batches_of(epoch).await?;
-        let signed = batches.iter().filter(|b| b.signed_tx.is_some()).count();
-        return Err(ApiError::Refused(format!(
-            "epoch {epoch} is {}: {signed} of {} batches signed; finalize every batch before broadcasting",
-            e.state,
-            batches.len()
-        )));
-    }
-    let mut txids = Vec::new();
-    for b in state.store.batches_of(epoch).await? {
-        let Some(raw) = b.signed_tx.as_deref() else {
-            return Err(ApiError::Internal(format!(
-                "epoch {epoch} signed without batch {}",
-                b.unsigned.batch
-            )));
-        };
-        let tx: Transaction = deserialize(raw)
-            .map_err(|e| ApiError::Internal(format!("stored transaction of epoch {epoch}: {e}")))?;
-        if b.broadcast_at.is_none() {
-            let chain = payout_settings(&state)?
-                .chain
-                .as_ref()
-                .ok_or_else(|| ApiError::NotConfigured(
-                    "no chain source: set [payout.chain], or broadcast the recorded transaction (`resist grants show`) with any Bitcoin node".into(),
-                ))?;
-            let txid = chain
-                .broadcast(&tx)
-                .await
-                .map_err(ApiError::ChainUnavailable)?;
-            if txid != tx.compute_txid() {
-                return Err(ApiError::ChainUnavailable(format!(
-                    "the chain source answered txid {txid} for {}",
-                    tx.compute_txid()
-                )));
-            }
-            state
-                .store
-                .record_broadcast(epoch, b.unsigned.batch, state.clock.now())
-                .await?;
-            tracing::info!(epoch, batch = b.unsigned.batch, %txid, "payout broadcast");
-        }
-        txids.push(tx.compute_txid().to_string());
-    }
-    let e = find(&state, epoch).await?;
+    let (e, txids) = state.ledger().broadcast(epoch).await?;
     Ok(Json(Broadcasted {
         epoch,
         state: e.state.to_string(),
-        txids,
+        txids: txids.iter().map(ToString::to_string).collect(),
     }))
 }
 
@@ -588,100 +335,9 @@ pub(crate) async fn summaries<S: Store>(state: &AppState<S>) -> Result<Vec<Epoch
     Ok(out)
 }
 
-pub(crate) async fn find<S: Store>(state: &AppState<S>, epoch: i64) -> Result<Epoch, ApiError> {
-    if epoch < 1 {
-        return Err(Invalid::new("epoch", "epochs are numbered from 1").into());
-    }
-    state
-        .store
-        .epoch(epoch)
-        .await?
-        .ok_or(ApiError::NotFound("epoch"))
-}
-
 fn stored_report(e: &Epoch) -> Result<Report, ApiError> {
     Report::from_json(&e.report)
         .map_err(|err| ApiError::Internal(format!("stored report of epoch {}: {err}", e.epoch)))
-}
-
-fn payout_settings<S>(state: &AppState<S>) -> Result<&PayoutSettings, ApiError> {
-    state.settings.payout.as_ref().ok_or_else(|| {
-        ApiError::NotConfigured(
-            "no treasury: set [payout] treasury_external and treasury_internal in the coordinator's configuration"
-                .into(),
-        )
-    })
-}
-
-fn treasury<S>(state: &AppState<S>, payout: &PayoutSettings) -> Result<Treasury, ApiError> {
-    Treasury::new(
-        &payout.treasury_external,
-        &payout.treasury_internal,
-        state.settings.network,
-    )
-    .map_err(|e| ApiError::Internal(format!("treasury descriptors: {e}")))
-}
-
-fn unsigned_of(b: &Batch) -> Result<Psbt, ApiError> {
-    psbt_from_bytes(&b.unsigned.psbt).map_err(|e| {
-        ApiError::Internal(format!(
-            "stored PSBT of epoch {} batch {}: {e}",
-            b.epoch, b.unsigned.batch
-        ))
-    })
-}
-
-fn inputs_of(b: &Batch) -> Result<Vec<OutPoint>, ApiError> {
-    Ok(unsigned_of(b)?
-        .unsigned_tx
-        .input
-        .iter()
-        .map(|i| i.previous_output)
-        .collect())
-}
-
-/// The payees of a recorded batch: its outputs but the change, each of which
-/// must be one of the report's payments (the batch was built from them).
-fn batch_payees<S>(
-    state: &AppState<S>,
-    treasury: &Treasury,
-    unsigned: &Psbt,
-    report: &Report,
-) -> Result<Vec<Payee>, ApiError> {
-    let due = Payee::from_epoch(&report.inputs, &report.result);
-    let network = state.settings.network.to_bitcoin();
-    let mut payees = Vec::new();
-    for out in &unsigned.unsigned_tx.output {
-        if treasury.is_mine(&out.script_pubkey) {
-            continue;
-        }
-        let address = Address::from_script(&out.script_pubkey, network).map_err(|e| {
-            ApiError::Internal(format!("recorded batch pays a script without address: {e}"))
-        })?;
-        let payee = due
-            .iter()
-            .find(|p| {
-                p.amount_sat == out.value.to_sat()
-                    && p.address
-                        .parse::<Address<_>>()
-                        .is_ok_and(|a| a.assume_checked().script_pubkey() == out.script_pubkey)
-            })
-            .ok_or_else(|| {
-                ApiError::Internal(format!("recorded batch pays {address}, not in the report"))
-            })?;
-        payees.push(payee.clone());
-    }
-    Ok(payees)
-}
-
-fn build_refusal(treasury: &Treasury, e: &PayoutError) -> ApiError {
-    match e {
-        PayoutError::Build { .. } | PayoutError::NoPayees => ApiError::Refused(format!(
-            "cannot build the payout: {e} (the treasury holds {} sat in confirmed coins not reserved by other epochs; fund it or lower the fee rate)",
-            treasury.balance().to_sat()
-        )),
-        other => ApiError::Internal(format!("building the payout: {other}")),
-    }
 }
 
 fn txid_hex(b: &Batch) -> String {

@@ -34,6 +34,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::Admin;
+use crate::config::Settings;
 use crate::error::ApiError;
 use crate::error::responses as r;
 use crate::extract::ApiQuery;
@@ -82,7 +83,15 @@ pub(crate) async fn preview<S: Store>(
         Some(e) => carried_out(e)?,
         None => BTreeMap::new(),
     };
-    let inputs = epoch_inputs(&state, q.budget_sat, first, last, &credits).await?;
+    let inputs = epoch_inputs(
+        &state.store,
+        &state.settings,
+        q.budget_sat,
+        first,
+        last,
+        &credits,
+    )
+    .await?;
     let report = Report::new(inputs).map_err(|e| Invalid::new("budget_sat", e.to_string()))?;
     Ok(Json(report))
 }
@@ -108,18 +117,19 @@ pub(crate) fn carried_out(epoch: &resist_store::Epoch) -> Result<BTreeMap<i64, u
 /// with `credits` carried in per operator. Operators take part when they
 /// have a node or a credit.
 pub async fn epoch_inputs<S: Store>(
-    state: &AppState<S>,
+    store: &S,
+    settings: &Settings,
     budget_sat: u64,
     first: i64,
     last: i64,
     credits: &BTreeMap<i64, u64>,
 ) -> Result<EpochInputs, ApiError> {
-    let group_key = group_key(state).await?;
-    let nodes = state.store.nodes().await?;
+    let group_key = group_key(store).await?;
+    let nodes = store.nodes().await?;
     let mut tally = Tally::new();
     let mut samples: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
     if first <= last {
-        for s in state.store.report_summaries(first, last).await? {
+        for s in store.report_summaries(first, last).await? {
             let Ok(region) = s.region.parse::<Region>() else {
                 continue;
             };
@@ -134,14 +144,14 @@ pub async fn epoch_inputs<S: Store>(
             }
         }
     }
-    let operators = state.store.operators().await?;
+    let operators = store.operators().await?;
     let with_nodes: BTreeSet<i64> = nodes.iter().map(|n| n.operator.0).collect();
     let mut op_inputs = Vec::new();
     for o in operators
         .iter()
         .filter(|o| with_nodes.contains(&o.id.0) || credits.contains_key(&o.id.0))
     {
-        let address = resist_ownership::parse_address(&o.payout_address, state.settings.network)
+        let address = resist_ownership::parse_address(&o.payout_address, settings.network)
             .map_err(|e| {
                 ApiError::Internal(format!("payout address of operator {}: {e}", o.id.0))
             })?;
@@ -165,7 +175,7 @@ pub async fn epoch_inputs<S: Store>(
     Ok(EpochInputs {
         epoch: 0,
         budget_sat,
-        params: state.settings.grants,
+        params: settings.grants,
         operators: op_inputs,
         nodes: node_inputs,
     })
@@ -206,10 +216,9 @@ async fn ip_of(n: &Node) -> IpAddr {
 
 /// The key of the subnet pseudonyms, made once and shared through the
 /// database by every coordinator.
-async fn group_key<S: Store>(state: &AppState<S>) -> Result<[u8; 32], ApiError> {
+async fn group_key<S: Store>(store: &S) -> Result<[u8; 32], ApiError> {
     let fresh: [u8; 32] = rand::random();
-    let stored = state
-        .store
+    let stored = store
         .meta_get_or_insert("grants_group_key", &hex::encode(fresh))
         .await?;
     let mut key = [0u8; 32];

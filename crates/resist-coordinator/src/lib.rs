@@ -27,6 +27,7 @@ pub mod epochs;
 pub mod error;
 mod extract;
 pub mod grants;
+pub mod ledger;
 pub mod measure;
 mod openapi;
 mod operators;
@@ -79,6 +80,11 @@ impl<S: Store> AppState<S> {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
             proxies_limiter,
         })
+    }
+
+    /// The grant epochs of this state's store.
+    pub fn ledger(&self) -> ledger::Ledger<'_, S> {
+        ledger::Ledger::new(&self.store, &self.settings, self.clock.as_ref())
     }
 
     /// Spends one request of `client`'s budget, or says how long to wait.

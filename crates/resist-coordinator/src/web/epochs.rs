@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use resist_store::Store;
 
 use crate::AppState;
-use crate::epochs::{EpochView, detail, find, summaries};
+use crate::epochs::{EpochView, detail, summaries};
 use crate::extract::ClientKey;
 use crate::web::chart::time;
 use crate::web::error::WebError;
@@ -66,7 +66,7 @@ pub(crate) async fn page<S: Store>(
     let n: i64 = epoch.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
         WebError::BadRequest(format!("{epoch:?} is not an epoch number (1, 2, …)"))
     })?;
-    let e = find(&state, n).await.map_err(|_| {
+    let e = state.ledger().find(n).await.map_err(|_| {
         WebError::NotFound(format!(
             "epoch {n} is not closed; the closed ones are at /epochs"
         ))
