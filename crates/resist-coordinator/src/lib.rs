@@ -19,7 +19,6 @@ use tracing::{debug, warn};
 
 pub mod canary;
 pub mod chain;
-pub mod client;
 pub mod config;
 mod distribution;
 pub mod epochs;
