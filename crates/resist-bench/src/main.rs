@@ -65,7 +65,7 @@ struct Args {
     markdown: Option<PathBuf>,
 }
 
-/// The figures of issue 3.
+/// The figures the benchmark measures (see docs/benchmarks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Figure {
     /// Bulk throughput, 1 and 8 streams, up and down, and bytes per proxy CPU-second

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bdk_wallet::bitcoin::{BlockHash, OutPoint, Txid};
-use resist_grants::payout::PayoutError;
+use resist_payout::PayoutError;
 
 use crate::config::ConfigError;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bdk_wallet::bitcoin::consensus::encode::serialize_hex;
 use bdk_wallet::bitcoin::{Amount, BlockHash, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
-use resist_grants::payout::FundingBlock;
 use resist_ownership::Network;
+use resist_payout::FundingBlock;
 
 use crate::bitcoind::Bitcoind;
 use crate::config::{Backend, ChainConfig};
@@ -20,7 +20,7 @@ use crate::esplora::Esplora;
 use crate::verify;
 
 /// A confirmed unspent output paying the treasury, with what
-/// [`resist_grants::payout::Treasury::apply_funding`] needs: its whole parent
+/// [`resist_payout::Treasury::apply_funding`] needs: its whole parent
 /// transaction and the block that confirms it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Funding {

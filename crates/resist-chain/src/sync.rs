@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use bdk_wallet::KeychainKind;
 use bdk_wallet::bitcoin::{Amount, BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
-use resist_grants::payout::{FundingBlock, Treasury};
+use resist_payout::{FundingBlock, Treasury};
 
 use crate::config::check_gap_limit;
 use crate::error::ChainError;

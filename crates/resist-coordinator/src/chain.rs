@@ -7,8 +7,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use resist_grants::payout::Treasury;
-use resist_grants::payout::bitcoin::{Transaction, Txid};
+use resist_payout::Treasury;
+use resist_payout::bitcoin::{Transaction, Txid};
 
 /// A boxed future, so that the trait can be used as `dyn ChainAccess`.
 pub type ChainFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;

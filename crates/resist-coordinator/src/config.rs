@@ -371,7 +371,7 @@ impl fmt::Debug for Settings {
     }
 }
 
-// --- distribution (issue 7) ----------------------------------------------------
+// --- distribution --------------------------------------------------------------
 
 /// Handing proxies to users, as configured (any key may be left out).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use resist_clock::Clock;
-use resist_grants::payout::bitcoin::consensus::encode::{deserialize, serialize};
-use resist_grants::payout::bitcoin::hashes::Hash as _;
-use resist_grants::payout::bitcoin::{Address, OutPoint, Psbt, Transaction, TxOut, Txid};
-use resist_grants::payout::{
+use resist_grants::{EpochRange, RangeError, RangeRequest, RangeRules, Report};
+use resist_payout::bitcoin::consensus::encode::{deserialize, serialize};
+use resist_payout::bitcoin::hashes::Hash as _;
+use resist_payout::bitcoin::{Address, OutPoint, Psbt, Transaction, TxOut, Txid};
+use resist_payout::{
     Payee, PayoutError, Treasury, build_payout_psbt, check_signed, psbt_from_base64,
     psbt_from_bytes,
 };
-use resist_grants::{EpochRange, RangeError, RangeRequest, RangeRules, Report};
 use resist_proto::Invalid;
 use resist_store::{
     Batch, ConflictKind, Epoch, EpochState, NewBatch, NewEpoch, Recorded, Store, StoreError,

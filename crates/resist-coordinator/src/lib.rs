@@ -20,7 +20,6 @@ use tracing::{debug, warn};
 mod auth;
 pub mod canary;
 pub mod chain;
-pub mod client;
 pub mod config;
 mod distribution;
 pub mod epochs;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{Harness, Wallet, node, settings, signed_register};
 use reqwest::StatusCode;
-use resist_coordinator::client::{ClientError, Method};
+use resist_client::{ClientError, Method};
 use resist_ownership::AddressKind;
 use resist_proto::action::{Action, CredentialsChange};
 use resist_proto::api::{

@@ -26,7 +26,7 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use common::probes::{Probe, enrol};
 use common::{ADMIN_TOKEN, CANARY_KEY, Harness, Wallet, node, settings, signed_register};
-use resist_coordinator::client::Method;
+use resist_client::Method;
 use resist_coordinator::config::LimitsConfig;
 use resist_ownership::AddressKind;
 use resist_proto::api::{Assignments, Registered, ReportBatch, ReportReceipts};

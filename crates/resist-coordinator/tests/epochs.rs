@@ -13,24 +13,24 @@ use std::sync::{Arc, Mutex};
 use common::probes::{Probe, assignments, enrol, relayed, send};
 use common::{Harness, Wallet, node, settings, signed_register};
 use reqwest::StatusCode;
+use resist_client::ClientError;
 use resist_coordinator::chain::{ChainAccess, ChainFuture};
-use resist_coordinator::client::ClientError;
 use resist_coordinator::config::PayoutSettings;
-use resist_coordinator::epochs::{
-    Broadcasted, CloseRequest, EpochDetail, EpochView, FinalizeRequest, Finalized, PsbtExport,
-};
-use resist_grants::payout::bitcoin::absolute::LockTime;
-use resist_grants::payout::bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
-use resist_grants::payout::bitcoin::hashes::Hash as _;
-use resist_grants::payout::bitcoin::secp256k1::{All, Secp256k1};
-use resist_grants::payout::bitcoin::transaction::Version;
-use resist_grants::payout::bitcoin::{
+use resist_ownership::{AddressKind, Network};
+use resist_payout::bitcoin::absolute::LockTime;
+use resist_payout::bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
+use resist_payout::bitcoin::hashes::Hash as _;
+use resist_payout::bitcoin::secp256k1::{All, Secp256k1};
+use resist_payout::bitcoin::transaction::Version;
+use resist_payout::bitcoin::{
     Amount, BlockHash, Network as BtcNetwork, OutPoint, Psbt, ScriptBuf, Sequence, Transaction,
     TxIn, TxOut, Txid, Witness,
 };
-use resist_grants::payout::{FundingBlock, Treasury, psbt_from_base64};
-use resist_ownership::{AddressKind, Network};
+use resist_payout::{FundingBlock, Treasury, psbt_from_base64};
 use resist_proto::api::Registered;
+use resist_proto::api::epochs::{
+    Broadcasted, CloseRequest, EpochDetail, EpochView, FinalizeRequest, Finalized, PsbtExport,
+};
 use resist_store::Store;
 
 /// The funder's signing device (test only): the root private key.
@@ -409,7 +409,7 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
     let mut bytes = sig.to_vec();
     let last = bytes.len() - 2;
     bytes[last] ^= 1;
-    if let Ok(s) = resist_grants::payout::bitcoin::ecdsa::Signature::from_slice(&bytes) {
+    if let Ok(s) = resist_payout::bitcoin::ecdsa::Signature::from_slice(&bytes) {
         *sig = s;
     }
     assert_eq!(
@@ -456,7 +456,9 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
         .unwrap();
     assert_eq!(chain.sent().len(), 1, "one broadcast");
     assert_eq!(
-        hex::encode(resist_grants::payout::bitcoin::consensus::encode::serialize(&chain.sent()[0])),
+        hex::encode(resist_payout::bitcoin::consensus::encode::serialize(
+            &chain.sent()[0]
+        )),
         done.tx_hex
     );
     let shown: EpochDetail = w.h.client().get("/api/epochs/2").await.unwrap();

@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use common::{Harness, node, settings};
 use reqwest::StatusCode;
+use resist_client::ClientError;
 use resist_clock::Clock;
-use resist_coordinator::client::ClientError;
 use resist_ownership::{AddressKind, Network, PayoutAddress};
 use resist_proto::action::Action;
 use resist_proto::api::{OperatorView, RegisterRequest, Registered};

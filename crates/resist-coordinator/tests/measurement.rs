@@ -1,6 +1,6 @@
 //! Assignments, report ingest and status through the HTTP API, against a real
-//! SQLite store, with probes' keys and reports made here: every refusal the
-//! issue names (unknown key, forged, replayed, stale, unassigned) and the
+//! SQLite store, with probes' keys and reports made here: every refusal of a
+//! report (unknown key, forged, replayed, stale, unassigned) and the
 //! canary check only the coordinator can make.
 
 mod common;
@@ -11,7 +11,7 @@ use common::probes::{Probe, assignments, auth, enrol, relayed, send};
 use common::{Harness, Wallet, node, settings, signed_register};
 use ed25519_dalek::SigningKey;
 use reqwest::StatusCode;
-use resist_coordinator::client::{ClientError, Method};
+use resist_client::{ClientError, Method};
 use resist_ownership::AddressKind;
 use resist_proto::api::{Assignments, NodeStatusView, ProbeView, Registered, ReportReceipts};
 use resist_proto::report::{Outcome, Report};

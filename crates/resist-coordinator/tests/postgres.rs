@@ -7,7 +7,7 @@ mod common;
 
 use common::{Harness, Wallet, node, settings, signed_register};
 use reqwest::StatusCode;
-use resist_coordinator::client::ClientError;
+use resist_client::ClientError;
 use resist_ownership::AddressKind;
 use resist_proto::api::{OperatorView, Registered};
 use resist_store::{PostgresStore, Store};

@@ -104,7 +104,7 @@ pub enum AddressType {
 impl AddressType {
     /// Bitcoin Core's dust limit for an output of this type at the default
     /// dust relay fee (3 sat/vB), in satoshis: what rust-bitcoin's
-    /// `ScriptBuf::minimal_non_dust()` gives (shared/notes/bitcoin.md §2).
+    /// `ScriptBuf::minimal_non_dust()` gives.
     pub fn dust_limit_sat(self) -> u64 {
         match self {
             AddressType::P2pkh => 546,

@@ -7,7 +7,6 @@ mod capacity;
 mod diversity;
 mod error;
 mod inputs;
-pub mod payout;
 mod range;
 mod report;
 mod result;

@@ -560,7 +560,7 @@ async fn ask_distributor(world: &mut World, ns: Ns, who: &str) -> Result<Vec<Pro
     if code == 404 {
         return Err(LabError::answer(
             "GET /api/proxies",
-            "this coordinator has no distributor (404). whack-a-mole needs the distributor (issue: `GET /api/proxies`); build a resist that has it",
+            "this coordinator has no distributor (404). whack-a-mole needs the distributor (`GET /api/proxies`); build a resist that has it",
         ));
     }
     if code != 200 {

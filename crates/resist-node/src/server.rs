@@ -355,8 +355,9 @@ mod test {
 
     /// What a held connection costs in this process is mostly its task's future.
     /// This is a byte count, not a timing: it changes only when the code does, and
-    /// a jump means a large value crept into a long-lived state (the relay budget
-    /// in issue 3 is 8 KiB per held connection, all costs included).
+    /// a jump means a large value crept into a long-lived state (the relay's
+    /// budget is 8 KiB per held connection, all costs included; see
+    /// docs/benchmarks.md).
     #[tokio::test]
     async fn held_connection_state_stays_small() {
         let mut config = NodeConfig::default();

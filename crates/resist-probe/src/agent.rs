@@ -29,8 +29,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use resist_client::{Client, ClientError, Method};
 use resist_clock::Clock;
-use resist_coordinator::client::{Client, ClientError, Method};
 use resist_proto::api::{
     Assignment, Assignments, MAX_REPORTS_PER_BATCH, Receipt, ReportBatch, ReportReceipts,
 };

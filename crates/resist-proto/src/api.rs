@@ -8,6 +8,8 @@ use utoipa::ToSchema;
 use crate::action::CredentialsChange;
 use crate::endpoint::{Endpoint, NodeSpec};
 
+pub mod epochs;
+
 /// Most nodes one registration or one operator may list.
 pub const MAX_NODES_PER_OPERATOR: usize = 64;
 /// Longest signature accepted (BIP-322 full proofs of multisig can be long).

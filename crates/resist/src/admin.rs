@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use resist_coordinator::client::Client;
+use resist_client::Client;
 use resist_proto::api::{EnrolProbeRequest, NodeStatusView, OperatorView, ProbeView};
 use resist_proto::distribution::{CreateInvitationsRequest, InvitationView, InvitationsIssued};
 

@@ -453,7 +453,7 @@ fn payout_settings(
     if p.fee_rate_sat_per_vb == 0 {
         anyhow::bail!("[payout] fee_rate_sat_per_vb must be at least 1 sat/vB");
     }
-    resist_grants::payout::Treasury::new(&external, &internal, config.network)
+    resist_payout::Treasury::new(&external, &internal, config.network)
         .with_context(|| "[payout] treasury descriptors".to_owned())?;
     Ok(Some(resist_coordinator::config::PayoutSettings {
         treasury_external: external,

@@ -10,8 +10,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use resist_grants::{Report, verify};
 
-use resist_coordinator::client::Client;
-use resist_coordinator::epochs::{
+use resist_client::Client;
+use resist_proto::api::epochs::{
     Broadcasted, CloseRequest, EpochDetail, EpochView, FinalizeRequest, Finalized, PsbtExport,
 };
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
-use resist_coordinator::client::{Client, Method};
+use resist_client::{Client, Method};
 use resist_ownership::{Network, PayoutAddress};
 use resist_proto::action::Action;
 use resist_proto::api::{

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
+use resist_client::Client;
 use resist_clock::SystemClock;
-use resist_coordinator::client::Client;
 use resist_probe::{Agent, AgentConfig, ProbeKey, Queue};
 use resist_proto::endpoint::EndpointRules;
 use resist_proto::region::Region;

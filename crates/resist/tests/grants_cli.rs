@@ -20,20 +20,20 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use common::{NodeProcess, free_port, resist_command, write_file};
-use resist_coordinator::client::Client;
-use resist_grants::payout::Treasury;
-use resist_grants::payout::bitcoin::absolute::LockTime;
-use resist_grants::payout::bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
-use resist_grants::payout::bitcoin::block::{Header, Version as BlockVersion};
-use resist_grants::payout::bitcoin::consensus::encode::{deserialize, serialize};
-use resist_grants::payout::bitcoin::hashes::{Hash as _, sha256};
-use resist_grants::payout::bitcoin::secp256k1::Secp256k1;
-use resist_grants::payout::bitcoin::transaction::Version;
-use resist_grants::payout::bitcoin::{
+use resist_client::Client;
+use resist_ownership::{AddressKind, Network};
+use resist_payout::Treasury;
+use resist_payout::bitcoin::absolute::LockTime;
+use resist_payout::bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
+use resist_payout::bitcoin::block::{Header, Version as BlockVersion};
+use resist_payout::bitcoin::consensus::encode::{deserialize, serialize};
+use resist_payout::bitcoin::hashes::{Hash as _, sha256};
+use resist_payout::bitcoin::secp256k1::Secp256k1;
+use resist_payout::bitcoin::transaction::Version;
+use resist_payout::bitcoin::{
     Amount, CompactTarget, Network as BtcNetwork, OutPoint, Psbt, ScriptBuf, Sequence, Transaction,
     TxIn, TxMerkleNode, TxOut, Txid, Witness,
 };
-use resist_ownership::{AddressKind, Network};
 use resist_proto::api::NodeStatusView;
 
 const ADMIN: &str = "grants-cli-test-admin-token";
@@ -82,10 +82,8 @@ impl Chain {
                 script_pubkey: t.reveal_receive_address().script_pubkey(),
             }],
         };
-        let genesis = resist_grants::payout::bitcoin::blockdata::constants::genesis_block(
-            BtcNetwork::Regtest,
-        )
-        .header;
+        let genesis =
+            resist_payout::bitcoin::blockdata::constants::genesis_block(BtcNetwork::Regtest).header;
         let block = Header {
             version: BlockVersion::TWO,
             prev_blockhash: genesis.block_hash(),

@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{NodeProcess, free_port, resist_command, write_file};
-use resist_coordinator::client::Client;
+use resist_client::Client;
 use resist_ownership::{AddressKind, Network};
 use resist_proto::api::NodeStatusView;
 use resist_store::Store;

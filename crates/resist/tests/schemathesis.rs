@@ -1,5 +1,5 @@
 //! schemathesis (PyPI) against the OpenAPI document of the real `resist
-//! coordinator` (issue 4): every answer must be a documented status with a
+//! coordinator`: every answer must be a documented status with a
 //! documented content type and body, schema-valid input must be accepted and
 //! invalid input refused, admin endpoints must refuse a missing or wrong
 //! token, and nothing may answer 5xx.

@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{NodeProcess, resist_command};
-use resist_coordinator::client::Client;
+use resist_client::Client;
 use resist_proto::api::{NodeStatusView, OperatorView};
 use tokio::time::Instant;
 

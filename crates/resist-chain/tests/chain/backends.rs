@@ -10,8 +10,8 @@ use bdk_wallet::bitcoin::{Address, Network as BtcNetwork};
 use bdk_wallet::bitcoin::{Amount, OutPoint, Transaction};
 use resist_chain::{ChainError, ChainSource, MAX_REASON_CHARS, sync_treasury};
 use resist_grants::AddressType;
-use resist_grants::payout::{FundingBlock, Payee, build_payout_psbt};
 use resist_ownership::Network;
+use resist_payout::{FundingBlock, Payee, build_payout_psbt};
 
 use crate::fixture::{
     Chain, Kind, Lie, Shared, ext, foreign, int, pay, shared, spend, start, tx_hex,

@@ -28,8 +28,8 @@ use bdk_wallet::bitcoin::{
     Transaction, TxIn, TxMerkleNode, TxOut, Txid, Witness,
 };
 use resist_chain::{Backend, ChainConfig, CoreAuth, Secret};
-use resist_grants::payout::Treasury;
 use resist_ownership::Network;
+use resist_payout::Treasury;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;

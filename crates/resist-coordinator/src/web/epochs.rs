@@ -9,10 +9,11 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::response::Html;
 use maud::{Markup, html};
+use resist_proto::api::epochs::EpochView;
 use resist_store::Store;
 
 use crate::AppState;
-use crate::epochs::{EpochView, detail, summaries};
+use crate::epochs::{detail, summaries};
 use crate::extract::ClientKey;
 use crate::web::chart::time;
 use crate::web::error::WebError;

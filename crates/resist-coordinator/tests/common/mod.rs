@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use resist_client::Client;
 use resist_clock::{ManualClock, UnixTime};
-use resist_coordinator::client::Client;
 use resist_coordinator::config::{LimitsConfig, MeasurementSettings};
 use resist_coordinator::{AppState, Settings, token_hash};
 use resist_ownership::{AddressKind, Network, PayoutAddress};

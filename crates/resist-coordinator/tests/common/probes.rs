@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
-use resist_coordinator::client::{ClientError, Method};
+use resist_client::{ClientError, Method};
 use resist_proto::api::{Assignments, EnrolProbeRequest, ProbeView, ReportBatch, ReportReceipts};
 use resist_proto::canary;
 use resist_proto::report::{Outcome, Report};

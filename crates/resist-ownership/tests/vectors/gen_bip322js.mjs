@@ -51,7 +51,7 @@ function addressOf(kind, pair, network) {
   }
 }
 
-// The coordinator's challenge shape (shared/notes/bitcoin.md §5).
+// The shape of the coordinator's challenge (`Action::message` in resist-proto).
 function challenge(i, address, net) {
   const nonce = randomBytes(16).toString('hex');
   return `proxy-grants:op-${i}:${address}:${net}:${nonce}:2026-12-31T00:00:00Z`;

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use resist_coordinator::client::{Client, ClientError};
+use resist_client::{Client, ClientError};
 use resist_ownership::{AddressKind, Network};
 use resist_probe::ProbeKey;
 use resist_proto::api::{EnrolProbeRequest, Info, NodeStatusView, OperatorView, ProbeView};

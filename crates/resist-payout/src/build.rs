@@ -6,10 +6,10 @@ use bdk_wallet::bitcoin::secp256k1::rand::SeedableRng;
 use bdk_wallet::bitcoin::secp256k1::rand::rngs::StdRng;
 use bdk_wallet::bitcoin::{Amount, FeeRate, OutPoint, Psbt, ScriptBuf, Sequence, Txid, Weight};
 use bdk_wallet::{KeychainKind, TxOrdering};
+use resist_grants::{AddressType, EpochInputs, EpochResult, MAX_MONEY_SAT};
 use resist_ownership::{AddressError, AddressKind, parse_address};
 
-use super::{PayoutError, Treasury};
-use crate::{AddressType, EpochInputs, EpochResult, MAX_MONEY_SAT};
+use crate::{PayoutError, Treasury};
 
 /// Bitcoin Core's standardness limit for a transaction's weight
 /// (`MAX_STANDARD_TX_WEIGHT`): heavier transactions are not relayed.
@@ -17,8 +17,7 @@ pub const MAX_STANDARD_TX_WEIGHT: u64 = 400_000;
 
 /// The most a batch may weigh once signed, as estimated from the descriptors
 /// (largest signatures): 1 % under [`MAX_STANDARD_TX_WEIGHT`], as a margin
-/// for estimation (shared/notes/bitcoin.md P8: BDK builds oversized batches
-/// without complaint).
+/// for estimation (BDK builds oversized batches without complaint).
 pub const BATCH_WEIGHT_LIMIT: u64 = 396_000;
 
 /// Weight kept free for inputs and change when payees are first grouped into
@@ -226,10 +225,10 @@ fn output_weight(script: &ScriptBuf) -> u64 {
 ///   be fee-bumped (with another signature). Lock time is the treasury's tip
 ///   height (BDK's anti fee sniping).
 /// - `fee_rate_sat_per_vb` is the target; with signatures other than the
-///   largest the real rate comes out slightly higher or lower
-///   (shared/notes/bitcoin.md P6).
+///   largest the real rate comes out slightly higher or lower (signatures
+///   from `Psbt::sign` are not low-R ground).
 /// - Deterministic: coin selection's random fallback is seeded with `seed`
-///   (P7), so the same treasury state, payees, fee rate and seed give
+///   (BDK's `finish()` would draw it at random), so the same treasury state, payees, fee rate and seed give
 ///   byte-identical PSBTs. Nothing of the treasury is marked used: building
 ///   again is safe and gives the same result.
 pub fn build_payout_psbt(

@@ -1,9 +1,6 @@
-//! The payout half of the grants: a watch-only treasury, one batched
-//! unsigned PSBT per epoch (split by weight when needed), and the checks on
-//! the signed result. Pure: no network, no clock, no files; the chain source
-//! and the storage of PSBTs are the caller's. See the crate README,
-//! "Payout". The bitcoin types (through `bdk_wallet::bitcoin`) are used only
-//! here: the scoring does not depend on this module.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
 
 mod build;
 mod check;

@@ -1,6 +1,6 @@
-//! A typed client for the coordinator's API, used by `resist operator`,
-//! `resist admin` and (later) the probes. Errors carry the server's own
-//! message, which already says what to do.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used)]
 
 use std::time::Duration;
 

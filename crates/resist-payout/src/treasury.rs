@@ -9,7 +9,7 @@ use bdk_wallet::miniscript::{Descriptor, DescriptorPublicKey};
 use bdk_wallet::{KeychainKind, Update, Wallet};
 use resist_ownership::Network;
 
-use super::PayoutError;
+use crate::PayoutError;
 
 /// A watch-only descriptor wallet holding the grants budget.
 ///

@@ -7,8 +7,8 @@ use bdk_wallet::bitcoin::secp256k1::Secp256k1;
 use bdk_wallet::bitcoin::{Amount, Psbt, ScriptBuf, Transaction, TxOut, Txid};
 use bdk_wallet::miniscript::psbt::PsbtExt;
 
-use super::build::resolve;
-use super::{Payee, PayoutError, Treasury};
+use crate::build::resolve;
+use crate::{Payee, PayoutError, Treasury};
 
 /// A signed payout that passed every check of [`check_signed`].
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub struct CheckedPayout {
 /// 5. any input whose script fails Bitcoin Core's interpreter
 ///    (libbitcoinconsensus 0.106, called with every spent output so that
 ///    taproot is checked: rust-bitcoin's own `verify` silently skips
-///    taproot, shared/notes/bitcoin.md P1).
+///    taproot).
 pub fn check_signed(
     treasury: &Treasury,
     unsigned: &Psbt,
@@ -84,7 +84,7 @@ pub fn check_signed(
     // 3. Outputs (before finalizing, whose signature checks would hide
     // the reason): every payee once with its exact amount, plus at most one
     // change output to the treasury.
-    let mut unpaid: Vec<Option<&super::build::Resolved>> = resolved.iter().map(Some).collect();
+    let mut unpaid: Vec<Option<&crate::build::Resolved>> = resolved.iter().map(Some).collect();
     let mut change = None;
     for (vout, out) in signed.unsigned_tx.output.iter().enumerate() {
         let exact = unpaid

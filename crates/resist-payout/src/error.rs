@@ -1,11 +1,10 @@
 //! Why a payout could not be built or a signed transaction was refused.
 
 use bdk_wallet::bitcoin::{Amount, OutPoint};
+use resist_grants::AddressType;
 
-use crate::AddressType;
-
-/// Everything [`super::Treasury`], [`super::build_payout_psbt`] and
-/// [`super::check_signed`] can refuse. Each message names the item and what
+/// Everything [`crate::Treasury`], [`crate::build_payout_psbt`] and
+/// [`crate::check_signed`] can refuse. Each message names the item and what
 /// is wrong with it; none of them is a reason to retry unchanged.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
