@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use rustix::process::Pid;
 pub use rustix::process::Signal;
@@ -177,7 +179,6 @@ impl Supervised {
     }
 
     /// Waits up to `within` for it to exit, sleeping on tokio's timer.
-    #[cfg(feature = "tokio")]
     pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + within;
         loop {
@@ -193,7 +194,6 @@ impl Supervised {
 
     /// Polls `ready` every `poll` until it gives a value, the child exits, or
     /// `within` passes, sleeping on tokio's timer.
-    #[cfg(feature = "tokio")]
     pub async fn wait_ready<T>(
         &mut self,
         within: Duration,

@@ -16,14 +16,14 @@
 //! Why `std::process` and not `tokio::process`: two of the four callers (the
 //! tests and the benchmark) are synchronous, and a tokio child can only be
 //! spawned inside a runtime. The others wait from inside a runtime, so every
-//! wait comes in two forms: blocking, and (feature `tokio`) sleeping on
-//! tokio's timer. No wait needs more than polling `waitpid(WNOHANG)`: the
-//! children are few and the waits are measured in tens of milliseconds.
+//! wait comes in two forms: blocking (`…_blocking`), and sleeping on tokio's
+//! timer. No wait needs more than polling `waitpid(WNOHANG)`: the children
+//! are few and the waits are measured in tens of milliseconds.
 //!
 //! Why a crate of its own: `resist-lab` (which `resist` depends on) and
 //! `resist-bench` (which depends on `resist`) both start `resist`; below both,
-//! with nothing heavier than rustix, each can use it without pulling the
-//! other in.
+//! with nothing heavier than rustix and tokio's timer (which every caller
+//! already has), each can use it without pulling the other in.
 //!
 //! [`Command`]: std::process::Command
 
