@@ -18,6 +18,7 @@ pub fn in_ci() -> bool {
 /// `true` when nothing is missing (`why_missing` is `None`). Otherwise, in CI,
 /// panics with the reason; outside CI, prints `SKIPPED <test>: <why>` past the
 /// test harness's capture and returns `false`, so the caller returns.
+#[track_caller]
 pub fn require(why_missing: Option<impl Display>) -> bool {
     let Some(why) = why_missing else {
         return true;
