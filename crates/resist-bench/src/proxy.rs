@@ -7,11 +7,11 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
+use resist_process::{NodeCommand, NotReady, Supervised};
 
 use crate::procfs;
 use crate::socks::{PASSWORD, USER};
@@ -200,7 +200,7 @@ impl Workdir {
 #[derive(Debug)]
 pub(crate) struct Running {
     subject: Subject,
-    child: Child,
+    child: Supervised,
     pub(crate) addr: SocketAddr,
     log: PathBuf,
 }
@@ -220,28 +220,27 @@ impl Running {
             let port = free_port()?;
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let log = work.path().join(format!("{subject}-{port}.log"));
-            let mut cmd = Command::new(&exe);
+            // The figures must not depend on the caller's environment.
+            let mut cmd = match subject {
+                Subject::Resist => resist_process::resist_command(&exe),
+                _ => Command::new(&exe),
+            };
             match subject {
                 Subject::Resist => {
-                    cmd.arg("node")
-                        .arg("--config")
-                        .arg(work.path().join("resist.toml"))
-                        .args(["--listen", &addr.to_string()])
-                        .args(["--allow-destination", "127.0.0.0/8"])
-                        .args(["--log-level", "warn"])
-                        .arg("--data-dir")
-                        .arg(work.path().join("resist-data"));
-                    if needs.password {
-                        cmd.args(["--user", &format!("{USER}:{PASSWORD}")]);
-                    } else {
-                        cmd.arg("--no-auth");
-                    }
-                    // The figures must not depend on the caller's environment.
-                    for (k, _) in std::env::vars_os() {
-                        if k.to_string_lossy().starts_with("RESIST_NODE_") {
-                            cmd.env_remove(k);
-                        }
-                    }
+                    let node = NodeCommand {
+                        config: Some(work.path().join("resist.toml")),
+                        listen: vec![addr],
+                        allow_destinations: vec!["127.0.0.0/8".into()],
+                        log_level: Some("warn".into()),
+                        data_dir: Some(work.path().join("resist-data")),
+                        users: if needs.password {
+                            vec![format!("{USER}:{PASSWORD}")]
+                        } else {
+                            Vec::new()
+                        },
+                        no_auth: !needs.password,
+                    };
+                    cmd.args(node.args());
                 }
                 Subject::Dante => {
                     let conf = work.path().join(format!("danted-{port}.conf"));
@@ -270,8 +269,7 @@ impl Running {
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(File::create(&log)?);
-            let child = cmd
-                .spawn()
+            let child = Supervised::spawn(subject.to_string(), cmd)
                 .with_context(|| format!("cannot start {}", exe.display()))?;
             let mut running = Running {
                 subject,
@@ -288,39 +286,38 @@ impl Running {
     }
 
     pub(crate) fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).unwrap_or(i32::MAX)
+        i32::try_from(self.child.pid()).unwrap_or(i32::MAX)
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "{} exited at start ({status}): {}",
-                    self.subject,
-                    self.log_tail()
-                );
-            }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            thread::sleep(Duration::from_millis(10));
+        let addr = self.addr;
+        let accepts = || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+                .ok()
+                .map(drop)
+        };
+        match self
+            .child
+            .wait_ready_blocking(Duration::from_secs(10), accepts)
+        {
+            Ok(()) => Ok(()),
+            Err(NotReady::Exited(status)) => bail!(
+                "{} exited at start ({status}): {}",
+                self.subject,
+                self.log_tail()
+            ),
+            Err(NotReady::TimedOut) => bail!(
+                "{} did not accept on {} within 10 s: {}",
+                self.subject,
+                self.addr,
+                self.log_tail()
+            ),
         }
-        bail!(
-            "{} did not accept on {} within 10 s: {}",
-            self.subject,
-            self.addr,
-            self.log_tail()
-        )
     }
 
     /// The end of the proxy's stderr, for error messages.
     pub(crate) fn log_tail(&self) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = lines
-            .get(lines.len().saturating_sub(5)..)
-            .unwrap_or_default();
+        let tail = resist_process::tail(&self.log, 5);
         if tail.is_empty() {
             "(no output)".into()
         } else {
@@ -330,14 +327,12 @@ impl Running {
 
     /// Whether the process has exited (crashed) while being measured.
     pub(crate) fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Some(format!(
-                "{} exited ({status}): {}",
-                self.subject,
-                self.log_tail()
-            )),
-            _ => None,
-        }
+        let status = self.child.try_status()?;
+        Some(format!(
+            "{} exited ({status}): {}",
+            self.subject,
+            self.log_tail()
+        ))
     }
 
     /// SIGTERM, up to 3 s to exit, then SIGKILL; forked children that outlive
@@ -349,17 +344,7 @@ impl Running {
     fn kill(&mut self) {
         let pid = self.pid();
         let family: Vec<procfs::Stat> = procfs::tree(pid);
-        if matches!(self.child.try_wait(), Ok(None)) {
-            signal(pid, libc::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(5));
-            }
-            if matches!(self.child.try_wait(), Ok(None)) {
-                signal(pid, libc::SIGKILL);
-                let _ = self.child.wait();
-            }
-        }
+        self.child.stop_blocking(Duration::from_secs(3));
         for s in family.iter().filter(|s| s.pid != pid) {
             if procfs::stat(s.pid).is_some_and(|now| now.start_time == s.start_time) {
                 signal(s.pid, libc::SIGKILL);
@@ -370,7 +355,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
+        if self.child.is_running() {
             self.kill();
         }
     }

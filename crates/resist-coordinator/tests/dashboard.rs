@@ -381,13 +381,11 @@ fn shot(step: &Value, file: &str) -> String {
 
 #[tokio::test]
 async fn the_dashboard_in_a_real_browser() {
-    if let Some(why) = missing_prerequisite() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "the browser test cannot run: {why}. CI installs chromium, nodejs and npm, and runs `npm ci --ignore-scripts` in crates/resist-coordinator/tests/browser"
-            );
-        }
-        eprintln!("SKIPPED: the browser test cannot run: {why}");
+    if !resist_testkit::require(missing_prerequisite().map(|why| {
+        format!(
+            "the browser test cannot run: {why}. CI installs chromium, nodejs and npm, and runs `npm ci --ignore-scripts` in crates/resist-coordinator/tests/browser"
+        )
+    })) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

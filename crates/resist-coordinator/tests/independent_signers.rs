@@ -140,22 +140,14 @@ impl Signer {
     /// True when the signer can run. Otherwise: under CI (env `CI` set) a
     /// failure, since `.ci/run` installs the signers; elsewhere a skip.
     fn available(self, test: &str) -> bool {
-        let Some(why) = self.missing() else {
-            return true;
-        };
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "{test}: {} is missing: {why}. `.ci/run` should have installed it \
+        resist_testkit::require(self.missing().map(|why| {
+            format!(
+                "{test}: {} is missing: {why}. `.ci/run` installs it \
                  (apt packages nodejs npm python3-electrum, and `npm ci` in \
                  crates/resist-coordinator/tests/js)",
                 self.name()
-            );
-        }
-        eprintln!(
-            "skipped {test}: {} is missing: {why} (`.ci/run` installs it; under CI this fails)",
-            self.name()
-        );
-        false
+            )
+        }))
     }
 
     /// Has the external signer derive `key`'s address and sign `message`

@@ -1,133 +1,95 @@
 //! The long-running processes of a lab run (coordinator, nodes, probes,
 //! fixtures), each started as `ip netns exec NS PROGRAM …` (which execs, so
 //! the child's pid is the program's), with stdout and stderr in a log file,
-//! and killed by that pid when the run ends, however it ends.
+//! and killed by that pid when the run ends, however it ends (see
+//! [`resist_process::Supervised`]). This module adds what the lab needs on
+//! top: its errors, with the log's last lines.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use resist_process::{NotReady, Supervised};
 
 use crate::error::LabError;
 
 /// How often a log is re-read while waiting for a line.
 const POLL: Duration = Duration::from_millis(100);
 
-/// One supervised process.
-#[derive(Debug)]
-pub struct Supervised {
-    /// Its name in the lab (also its log's name).
-    pub name: String,
-    /// Its log file.
-    pub log: PathBuf,
-    child: Child,
+/// Lines of a dead process's log quoted in the error.
+const TAIL_LINES: usize = 15;
+
+/// Starts `ip netns exec …` (given as `ip` and `args`) with `env` set,
+/// every inherited `RESIST_*` variable removed, and output to
+/// `DIR/NAME.log`.
+pub fn spawn(
+    name: &str,
+    dir: &Path,
+    ip: &Path,
+    args: &[String],
+    env: &[(&str, String)],
+) -> Result<Supervised, LabError> {
+    let log = dir.join(format!("{name}.log"));
+    let out = resist_process::log::create(&log)
+        .map_err(|e| LabError::io(format!("cannot create {}", log.display()), io(e)))?;
+    let mut cmd = resist_process::resist_command(ip);
+    cmd.args(args);
+    resist_process::log::redirect(&mut cmd, out, &log)
+        .map_err(|e| LabError::io(format!("cannot share {}", log.display()), io(e)))?;
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Supervised::spawn(name, cmd)
+        .map(|p| p.with_log(log))
+        .map_err(|e| LabError::io(format!("cannot start {name}"), io(e)))
 }
 
-impl Supervised {
-    /// Starts `ip netns exec …` (given as `ip` and `args`) with `env` set,
-    /// every inherited `RESIST_*` variable removed, and output to
-    /// `DIR/NAME.log`.
-    pub fn spawn(
-        name: &str,
-        dir: &Path,
-        ip: &Path,
-        args: &[String],
-        env: &[(&str, String)],
-    ) -> Result<Supervised, LabError> {
-        let log = dir.join(format!("{name}.log"));
-        let out = File::create(&log)
-            .map_err(|e| LabError::io(format!("cannot create {}", log.display()), e))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| LabError::io(format!("cannot share {}", log.display()), e))?;
-        let mut cmd = Command::new(ip);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("RESIST_") {
-                cmd.env_remove(key);
-            }
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .spawn()
-            .map_err(|e| LabError::io(format!("cannot start {name}"), e))?;
-        Ok(Supervised {
-            name: name.to_owned(),
-            log,
-            child,
-        })
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The log so far.
-    pub fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Fails if the process has exited.
-    pub fn check_running(&mut self) -> Result<(), LabError> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(self.exited(status.to_string())),
-            Err(e) => Err(LabError::io(format!("cannot check on {}", self.name), e)),
-        }
-    }
-
-    fn exited(&self, status: String) -> LabError {
-        let out = self.output();
-        let lines: Vec<&str> = out.lines().collect();
-        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-        LabError::Exited {
-            name: self.name.clone(),
-            status,
-            log: self.log.clone(),
-            tail,
-        }
-    }
-
-    /// Waits until the log holds a line for which `pred` holds; fails when
-    /// the process exits first or `within` passes.
-    pub async fn wait_line(
-        &mut self,
-        what: &str,
-        pred: impl Fn(&str) -> bool,
-        within: Duration,
-    ) -> Result<String, LabError> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(line) = self.output().lines().find(|l| pred(l)) {
-                return Ok(line.to_owned());
-            }
-            self.check_running()?;
-            if Instant::now() >= deadline {
-                return Err(LabError::timeout_logged(
-                    format!("{} did not print {what}", self.name),
-                    within,
-                    &self.log,
-                ));
-            }
-            tokio::time::sleep(POLL).await;
-        }
+/// Fails if the process has exited.
+pub fn check_running(p: &mut Supervised) -> Result<(), LabError> {
+    match p.try_status() {
+        None => Ok(()),
+        Some(status) => Err(exited(p, status.to_string())),
     }
 }
 
-impl Drop for Supervised {
-    fn drop(&mut self) {
-        // SIGKILL by pid, only while unreaped (the pid is still ours), then reap.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+/// Waits until the log holds a line for which `pred` holds; fails when
+/// the process exits first or `within` passes.
+pub async fn wait_line(
+    p: &mut Supervised,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+    within: Duration,
+) -> Result<String, LabError> {
+    let mark = resist_process::LogMark::start(log_of(p));
+    match p.wait_ready(within, POLL, || mark.find_line(&pred)).await {
+        Ok(line) => Ok(line),
+        Err(NotReady::Exited(status)) => Err(exited(p, status.to_string())),
+        Err(NotReady::TimedOut) => Err(LabError::timeout_logged(
+            format!("{} did not print {what}", p.name()),
+            within,
+            &log_of(p),
+        )),
+    }
+}
+
+fn exited(p: &Supervised, status: String) -> LabError {
+    let log = log_of(p);
+    LabError::Exited {
+        name: p.name().to_owned(),
+        status,
+        tail: resist_process::tail(&log, TAIL_LINES).join("\n"),
+        log,
+    }
+}
+
+/// The log of a process [`spawn`] started (it always has one).
+fn log_of(p: &Supervised) -> std::path::PathBuf {
+    p.log().map(Path::to_owned).unwrap_or_default()
+}
+
+/// The I/O error inside a [`resist_process::ProcessError`].
+fn io(e: resist_process::ProcessError) -> std::io::Error {
+    match e {
+        resist_process::ProcessError::Spawn { source, .. }
+        | resist_process::ProcessError::Log { source, .. } => source,
     }
 }

@@ -7,6 +7,7 @@
 //! The lab process itself stays in the root namespace, which has no route
 //! into the lab; it acts only through `ip netns exec`.
 
+use std::ffi::{OsStr, OsString};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use rand::RngCore as _;
 use resist_clock::{Clock as _, SystemClock};
 use resist_grants::Report;
 use resist_ownership::{AddressKind, Network};
+use resist_process::{CoordinatorCommand, NodeCommand, ProbeCommand, Supervised};
 use resist_proto::api::NodeStatusView;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -23,7 +25,7 @@ use tokio::time::Instant;
 use crate::censor::{self, BlockKind, Count};
 use crate::error::LabError;
 use crate::plan::{NodeSpec, Ns, Plan};
-use crate::procs::Supervised;
+use crate::procs;
 use crate::sys::{self, Tools};
 use crate::timeline::Timeline;
 use crate::topology::Topology;
@@ -176,16 +178,10 @@ impl World {
     async fn start_processes(&mut self) -> Result<(), LabError> {
         for s in self.plan.services.clone() {
             let spec = format!("{}={}", s.name, s.addr);
-            self.spawn(s.name, s.ns, &["lab", "--serve-fixture", &spec], &[])?;
+            self.spawn(s.name, s.ns, &args(&["lab", "--serve-fixture", &spec]), &[])?;
         }
         let coordinator = self.coordinator_url();
         let window = format!("{}s", self.window.as_secs());
-        let cdir = self.dir.join("coordinator").display().to_string();
-        let token = self.admin_token_file.display().to_string();
-        let (listen, canary) = (
-            self.plan.coordinator.to_string(),
-            self.plan.canary.to_string(),
-        );
         let env = [
             ("RESIST_COORDINATOR_MEASUREMENT__WINDOW", window),
             (
@@ -194,30 +190,24 @@ impl World {
             ),
             ("RESIST_COORDINATOR_LIMITS__BURST", "10000".into()),
         ];
-        let args = [
-            "coordinator",
-            "--listen",
-            &listen,
-            "--canary-listen",
-            &canary,
-            "--data-dir",
-            &cdir,
-            "--admin-token-file",
-            &token,
-            "--network",
-            "regtest",
-            "--danger-allow-private-endpoints",
-            "--log-level",
-            "warn",
-        ];
-        let i = self.spawn("coordinator", Ns::Coordinator, &args, &env)?;
-        self.procs[i]
-            .wait_line(
-                "its listening line",
-                |l| l.contains("listening on http://"),
-                START_TIMEOUT,
-            )
-            .await?;
+        let command = CoordinatorCommand {
+            listen: Some(self.plan.coordinator.into()),
+            canary_listen: Some(self.plan.canary.into()),
+            data_dir: Some(self.dir.join("coordinator")),
+            admin_token_file: Some(self.admin_token_file.clone()),
+            network: Some("regtest".into()),
+            danger_allow_private_endpoints: true,
+            log_level: Some("warn".into()),
+            ..CoordinatorCommand::default()
+        };
+        let i = self.spawn("coordinator", Ns::Coordinator, &command.args(), &env)?;
+        procs::wait_line(
+            &mut self.procs[i],
+            "its listening line",
+            |l| l.contains("listening on http://"),
+            START_TIMEOUT,
+        )
+        .await?;
         for s in self.plan.services.clone() {
             self.wait_listening(s.ns, s.addr).await?;
         }
@@ -230,37 +220,27 @@ impl World {
         );
         let user = format!("{NODE_USER}:{}", self.node_password);
         for n in self.plan.nodes.clone() {
-            let listen = n.addr.to_string();
-            let data = self.dir.join(n.name).display().to_string();
-            let mut args = vec![
-                "node",
-                "--listen",
-                &listen,
-                "--user",
-                &user,
-                "--data-dir",
-                &data,
-                "--log-level",
-                "warn",
-            ];
-            let allowed: Vec<String> = self
-                .plan
-                .node_destinations()
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            for a in &allowed {
-                args.push("--allow-destination");
-                args.push(a);
-            }
-            let i = self.spawn(n.name, n.ns, &args, &[])?;
-            self.procs[i]
-                .wait_line(
-                    "its listening line",
-                    |l| l.starts_with("resist node listening on"),
-                    START_TIMEOUT,
-                )
-                .await?;
+            let command = NodeCommand {
+                listen: vec![n.addr.into()],
+                users: vec![user.clone()],
+                data_dir: Some(self.dir.join(n.name)),
+                log_level: Some("warn".into()),
+                allow_destinations: self
+                    .plan
+                    .node_destinations()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+                ..NodeCommand::default()
+            };
+            let i = self.spawn(n.name, n.ns, &command.args(), &[])?;
+            procs::wait_line(
+                &mut self.procs[i],
+                "its listening line",
+                |l| l.starts_with("resist node listening on"),
+                START_TIMEOUT,
+            )
+            .await?;
         }
         self.timeline.event(
             "operators",
@@ -303,29 +283,32 @@ impl World {
         &mut self,
         name: &str,
         ns: Ns,
-        args: &[&str],
+        args: &[OsString],
         env: &[(&str, String)],
     ) -> Result<usize, LabError> {
         let mut command = vec![self.binary.display().to_string()];
-        command.extend(args.iter().map(|a| (*a).to_owned()));
+        command.extend(args.iter().map(|a| a.to_string_lossy().into_owned()));
         let exec = self.topo.exec_args(ns, &command);
         let mut env = env.to_vec();
         env.push(("HOME", self.dir.display().to_string()));
         env.push(("XDG_DATA_HOME", self.dir.join("xdg").display().to_string()));
-        let p = Supervised::spawn(name, &self.dir, &self.tools.ip, &exec, &env)?;
+        let p = procs::spawn(name, &self.dir, &self.tools.ip, &exec, &env)?;
         self.procs.push(p);
         Ok(self.procs.len() - 1)
     }
 
     /// Runs `resist ARGS` in `ns` to completion.
-    async fn resist(&self, ns: Ns, args: &[&str]) -> Result<String, LabError> {
+    async fn resist(&self, ns: Ns, args: &[impl AsRef<OsStr>]) -> Result<String, LabError> {
         let mut command = vec![
             "env".to_owned(),
             format!("HOME={}", self.dir.display()),
             format!("XDG_DATA_HOME={}", self.dir.join("xdg").display()),
             self.binary.display().to_string(),
         ];
-        command.extend(args.iter().map(|a| (*a).to_owned()));
+        command.extend(
+            args.iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned()),
+        );
         sys::run(
             &self.tools.ip,
             &self.topo.exec_args(ns, &command),
@@ -347,7 +330,7 @@ impl World {
                 return Ok(());
             }
             for p in &mut self.procs {
-                p.check_running()?;
+                procs::check_running(p)?;
             }
             if Instant::now() >= deadline {
                 return Err(LabError::timeout_logged(
@@ -408,10 +391,13 @@ impl World {
         region: &str,
         source: Ipv4Addr,
     ) -> Result<(), LabError> {
-        let data = self.dir.join(name).display().to_string();
-        let key = self
-            .resist(ns, &["probe", "--data-dir", &data, "--print-public-key"])
-            .await?;
+        let data = self.dir.join(name);
+        let print_key = ProbeCommand {
+            data_dir: Some(data.clone()),
+            print_public_key: true,
+            ..ProbeCommand::default()
+        };
+        let key = self.resist(ns, &print_key.args()).await?;
         let url = self.coordinator_url();
         let token = self.admin_token_file.display().to_string();
         self.resist(
@@ -431,40 +417,27 @@ impl World {
             ],
         )
         .await?;
-        let src = source.to_string();
-        let i = self.spawn(
-            name,
-            ns,
-            &[
-                "probe",
-                "--coordinator",
-                &url,
-                "--region",
-                region,
-                "--source",
-                &src,
-                "--data-dir",
-                &data,
-                "--poll-interval",
-                "1",
-                "--check-timeout",
-                "2",
-                "--max-backoff",
-                "1",
-                "--danger-allow-private-nodes",
-                "--log-level",
-                "warn",
-            ],
-            &[],
-        )?;
-        self.procs[i]
-            .wait_line(
-                "`probing for`",
-                |l| l.starts_with("probing for"),
-                START_TIMEOUT,
-            )
-            .await
-            .map(drop)
+        let command = ProbeCommand {
+            coordinator: Some(url),
+            region: Some(region.to_owned()),
+            source: Some(source.into()),
+            data_dir: Some(data),
+            poll_interval: Some(1),
+            check_timeout: Some(2),
+            max_backoff: Some(1),
+            danger_allow_private_nodes: true,
+            log_level: Some("warn".into()),
+            ..ProbeCommand::default()
+        };
+        let i = self.spawn(name, ns, &command.args(), &[])?;
+        procs::wait_line(
+            &mut self.procs[i],
+            "`probing for`",
+            |l| l.starts_with("probing for"),
+            START_TIMEOUT,
+        )
+        .await
+        .map(drop)
     }
 
     /// `node` with the credentials the lab gave every node.
@@ -508,9 +481,7 @@ impl World {
 
     /// Fails if any process of the lab has exited.
     pub fn check_processes(&mut self) -> Result<(), LabError> {
-        self.procs
-            .iter_mut()
-            .try_for_each(Supervised::check_running)
+        self.procs.iter_mut().try_for_each(procs::check_running)
     }
 
     /// Loads nftables text into the censor's namespace.
@@ -760,4 +731,9 @@ fn write_private(path: &Path, text: &str) -> Result<(), LabError> {
     std::fs::write(path, text)
         .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)))
         .map_err(|e| LabError::io(format!("cannot write {}", path.display()), e))
+}
+
+/// `items` as an argument list.
+fn args(items: &[&str]) -> Vec<OsString> {
+    items.iter().map(OsString::from).collect()
 }

@@ -1,13 +1,17 @@
 //! Helpers for resist's tests: a node on 127.0.0.1:0 with a shutdown handle,
 //! loopback servers to relay to (HTTP, TCP echo, UDP echo), and a SOCKS5 client
 //! built on `resist-socks5`'s client state machine, and a throwaway PostgreSQL
-//! server ([`postgres::TempPostgres`]).
+//! server ([`postgres::TempPostgres`]), and [`require`]: the skip-outside-CI,
+//! fail-in-CI rule for tests that need something outside the workspace.
 //!
 //! Everything binds loopback only; nothing here reaches any other address.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: failing loudly is the point
 
 pub mod postgres;
+mod prerequisite;
+
+pub use prerequisite::{in_ci, require};
 
 use std::net::SocketAddr;
 use std::sync::Arc;

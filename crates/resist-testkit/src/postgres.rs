@@ -6,7 +6,7 @@
 //! (`/usr/lib/postgresql/*/bin`) without touching the system's own cluster.
 //! Without those binaries [`TempPostgres::start`] returns `Ok(None)` so a
 //! developer's `cargo test` skips the PostgreSQL half, except under CI (`CI`
-//! set), where it is an error: `.ci/run` installs the package.
+//! set), where it fails the test: `.ci/run` installs the package.
 
 // PostgreSQL refuses to run as root. As root (CI runs as root) the cluster
 // directory is given to the `postgres` user and initdb and the server run with
@@ -50,22 +50,15 @@ impl TempPostgres {
     /// to 30 s; usually 1–2 s) until it accepts connections.
     ///
     /// `Ok(None)` when PostgreSQL is not installed and `CI` is not set, after
-    /// printing why to stderr, so the caller can skip with a bare `return`;
-    /// `Err` when it is not installed under CI, or is installed but will not
-    /// start.
+    /// printing why (see [`crate::require`]), so the caller can skip with a
+    /// bare `return`; a panic when it is not installed under CI; `Err` when it
+    /// is installed but will not start.
     pub fn start() -> Result<Option<TempPostgres>, String> {
         let Some(bin) = find_bin_dir() else {
-            if std::env::var_os("CI").is_some() {
-                return Err(
-                    "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); \
-                            .ci/run should have installed the Debian package `postgresql`"
-                        .into(),
-                );
-            }
-            eprintln!(
-                "skipped: PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); \
-                 `apt-get install postgresql` or run .ci/run to test the PostgreSQL store"
-            );
+            crate::require(Some(
+                "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); \
+                 `apt-get install postgresql` or run .ci/run to test the PostgreSQL store",
+            ));
             return Ok(None);
         };
         let run_as = if rustix::process::geteuid().is_root() {

@@ -1,8 +1,6 @@
 //! `resist admin`: the funder's operations on a coordinator (enrol, list,
 //! disable probes; list operators), authenticated with the admin token.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use resist_client::Client;
@@ -11,6 +9,7 @@ use resist_proto::distribution::{CreateInvitationsRequest, InvitationView, Invit
 
 use crate::Failure;
 use crate::coordinator::ADMIN_TOKEN_ENV;
+use crate::shared_args::AdminConnection;
 
 /// The coordinator URL used when none is given.
 pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:8740";
@@ -29,13 +28,8 @@ pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:8740";
 #[derive(Debug, Clone, Args)]
 #[command(verbatim_doc_comment)]
 pub struct AdminArgs {
-    /// The coordinator's URL
-    #[arg(long, value_name = "URL", env = "RESIST_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
-    pub coordinator: String,
-
-    /// File holding the admin token [default: the coordinator's data directory/admin-token]
-    #[arg(long, value_name = "FILE")]
-    pub admin_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub admin: AdminConnection,
 
     #[command(subcommand)]
     pub command: AdminCommand,
@@ -150,7 +144,7 @@ pub(crate) fn admin_client(
 
 /// Runs `resist admin`.
 pub fn run(args: AdminArgs) -> Result<(), Failure> {
-    let client = admin_client(&args.coordinator, args.admin_token_file.as_deref())?;
+    let client = args.admin.client()?;
     let runtime = crate::client_runtime()?;
     runtime
         .block_on(execute(&client, args.command))
@@ -310,13 +304,8 @@ fn date(unix: i64) -> String {
 #[derive(Debug, Clone, Args)]
 #[command(verbatim_doc_comment)]
 pub struct StatusArgs {
-    /// The coordinator's URL
-    #[arg(long, value_name = "URL", env = "RESIST_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
-    pub coordinator: String,
-
-    /// File holding the admin token [default: the coordinator's data directory/admin-token]
-    #[arg(long, value_name = "FILE")]
-    pub admin_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub admin: AdminConnection,
 
     /// Windows of history to show
     #[arg(long, value_name = "N", default_value_t = 12)]
@@ -325,7 +314,7 @@ pub struct StatusArgs {
 
 /// Runs `resist coordinator status`.
 pub fn status(args: StatusArgs) -> Result<(), Failure> {
-    let client = admin_client(&args.coordinator, args.admin_token_file.as_deref())?;
+    let client = args.admin.client()?;
     let runtime = crate::client_runtime()?;
     runtime
         .block_on(async {

@@ -13,11 +13,11 @@ use resist_coordinator::config::{MeasurementSettings, redact_url};
 use resist_coordinator::{AppState, CoordinatorConfig, Settings};
 use resist_proto::endpoint::EndpointRules;
 use resist_store::{AnyStore, Store};
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::SignalKind;
 use tracing::{info, warn};
 
 use crate::layered::{self, Layered};
-use crate::{Failure, logging};
+use crate::{Failure, logging, signals};
 
 /// The prefix of environment variables that set coordinator options.
 pub const ENV_PREFIX: &str = "RESIST_COORDINATOR_";
@@ -265,12 +265,8 @@ pub fn run(args: CoordinatorArgs) -> Result<(), Failure> {
 }
 
 async fn serve(config: CoordinatorConfig) -> Result<(), Failure> {
-    let mut term = signal(SignalKind::terminate())
-        .context("cannot install the SIGTERM handler")
-        .map_err(Failure::Runtime)?;
-    let mut interrupt = signal(SignalKind::interrupt())
-        .context("cannot install the SIGINT handler")
-        .map_err(Failure::Runtime)?;
+    let mut term = signals::handler(SignalKind::terminate()).map_err(Failure::Runtime)?;
+    let mut interrupt = signals::handler(SignalKind::interrupt()).map_err(Failure::Runtime)?;
     let dir = data_dir(&config);
     let token_file = admin_token_file(&config);
     let (token, token_source) = admin_token(&token_file, true).map_err(Failure::Config)?;

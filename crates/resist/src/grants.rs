@@ -4,7 +4,7 @@
 //! request to the coordinator, which keeps the epoch's state; repeating a
 //! step after a crash or a lost answer is safe.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -16,24 +16,13 @@ use resist_proto::api::epochs::{
 };
 
 use crate::Failure;
-use crate::admin::DEFAULT_COORDINATOR;
+use crate::shared_args::{AdminConnection, CoordinatorUrl};
 
 /// Grants: epochs scored from verified service, paid in one batched transaction.
 #[derive(Debug, Clone, Args)]
 pub struct GrantsArgs {
     #[command(subcommand)]
     pub command: GrantsCommand,
-}
-
-/// Where the coordinator is and how the funder proves to be the funder.
-#[derive(Debug, Clone, Args)]
-pub struct AdminConnection {
-    /// The coordinator's URL
-    #[arg(long, value_name = "URL", env = "RESIST_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
-    pub coordinator: String,
-    /// File holding the admin token [default: the coordinator's data directory/admin-token]
-    #[arg(long, value_name = "FILE")]
-    pub admin_token_file: Option<PathBuf>,
 }
 
 /// What to do.
@@ -47,12 +36,8 @@ pub enum GrantsCommand {
     /// Needs the admin token. Next: `resist grants close`.
     #[command(verbatim_doc_comment)]
     Preview {
-        /// The coordinator's URL
-        #[arg(long, value_name = "URL", env = "RESIST_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
-        coordinator: String,
-        /// File holding the admin token [default: the coordinator's data directory/admin-token]
-        #[arg(long, value_name = "FILE")]
-        admin_token_file: Option<PathBuf>,
+        #[command(flatten)]
+        admin: AdminConnection,
         /// Satoshis to distribute
         #[arg(long, value_name = "SATS")]
         budget: u64,
@@ -156,9 +141,8 @@ pub enum GrantsCommand {
     /// verify`. Needs no token: reports are public.
     #[command(verbatim_doc_comment)]
     Show {
-        /// The coordinator's URL
-        #[arg(long, value_name = "URL", env = "RESIST_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
-        coordinator: String,
+        #[command(flatten)]
+        coordinator: CoordinatorUrl,
         /// The epoch to show
         epoch: Option<i64>,
         /// Write the epoch's report (JSON) here
@@ -183,27 +167,11 @@ pub enum GrantsCommand {
 pub fn run(args: GrantsArgs) -> Result<(), Failure> {
     match args.command {
         GrantsCommand::Preview {
-            coordinator,
-            admin_token_file,
+            admin,
             budget,
             days,
             json,
-        } => {
-            let client = crate::admin::admin_client(&coordinator, admin_token_file.as_deref())?;
-            let report: Report = crate::client_runtime()?
-                .block_on(async {
-                    let now = resist_clock::Clock::now(&resist_clock::SystemClock).seconds();
-                    let from = now - i64::from(days) * 86_400;
-                    client
-                        .get(&format!(
-                            "/api/admin/grants/preview?budget_sat={budget}&from={from}&to={now}"
-                        ))
-                        .await
-                })
-                .map_err(|e| Failure::Runtime(e.into()))?;
-            print!("{}", render(&report));
-            write_report(json.as_deref(), &report)
-        }
+        } => preview(&admin, budget, days, json.as_deref()),
         GrantsCommand::Close {
             admin,
             epoch,
@@ -211,189 +179,236 @@ pub fn run(args: GrantsArgs) -> Result<(), Failure> {
             days,
             from,
             json,
-        } => {
-            let client = client_of(&admin)?;
-            let from = from.or_else(|| {
-                let now = resist_clock::Clock::now(&resist_clock::SystemClock).seconds();
-                (epoch == 1).then(|| now - i64::from(days) * 86_400)
-            });
-            let detail: EpochDetail = crate::client_runtime()?
-                .block_on(client.post(
-                    "/api/admin/epochs",
-                    Some(&CloseRequest {
-                        epoch,
-                        budget_sat: budget,
-                        to: None,
-                        from,
-                    }),
-                ))
-                .map_err(|e| Failure::Runtime(e.into()))?;
-            print!("{}", render(&detail.report));
-            println!("{}", summary_line(&detail.summary));
-            write_report(json.as_deref(), &detail.report)?;
-            println!(
-                "next: resist grants psbt --epoch {epoch}   (report: resist grants show {epoch})"
-            );
-            Ok(())
-        }
-        GrantsCommand::Psbt { admin, epoch, out } => {
-            let client = client_of(&admin)?;
-            let export: PsbtExport = crate::client_runtime()?
-                .block_on(client.post(&format!("/api/admin/epochs/{epoch}/psbt"), None::<&()>))
-                .map_err(|e| Failure::Runtime(e.into()))?;
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("cannot create {}", out.display()))
-                .map_err(Failure::Runtime)?;
-            use base64::Engine as _;
-            for b in &export.batches {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(&b.psbt)
-                    .context("the coordinator sent a PSBT that is not base64")
-                    .map_err(Failure::Runtime)?;
-                let path = out.join(format!("epoch-{epoch}-batch-{}.psbt", b.batch.batch));
-                write_atomically(&path, &bytes).map_err(Failure::Runtime)?;
-                println!(
-                    "{}  batch {}: {} payees, {} sat, fee {} sat, txid {}",
-                    path.display(),
-                    b.batch.batch,
-                    b.batch.payees,
-                    b.batch.amount_sat,
-                    b.batch.fee_sat,
-                    b.batch.txid
-                );
-            }
-            println!(
-                "{} (state {}). Sign each file in your wallet, then: resist grants finalize --epoch {epoch} SIGNED.psbt",
-                if export.built_now {
-                    "built and recorded now"
-                } else {
-                    "recorded before; unchanged"
-                },
-                export.state
-            );
-            Ok(())
-        }
+        } => close(&admin, epoch, budget, days, from, json.as_deref()),
+        GrantsCommand::Psbt { admin, epoch, out } => psbt(&admin, epoch, &out),
         GrantsCommand::Finalize {
             admin,
             epoch,
             signed,
             broadcast,
-        } => {
-            let client = client_of(&admin)?;
-            let psbt = read_psbt(&signed).map_err(Failure::Config)?;
-            let runtime = crate::client_runtime()?;
-            let done: Finalized = runtime
-                .block_on(client.post(
-                    &format!("/api/admin/epochs/{epoch}/finalize"),
-                    Some(&FinalizeRequest { psbt }),
-                ))
-                .map_err(|e| Failure::Runtime(e.into()))?;
-            println!(
-                "batch {} of epoch {epoch}: {} txid {}; epoch {}, {} batch(es) left to sign",
-                done.batch,
-                if done.recorded_now {
-                    "checked and recorded,"
-                } else {
-                    "recorded before (the first signed transaction stands),"
-                },
-                done.txid,
-                done.state,
-                done.unsigned_batches
-            );
-            if !broadcast {
-                println!(
-                    "transaction (hex, to broadcast with any node): {}",
-                    done.tx_hex
-                );
-                if done.unsigned_batches == 0 {
-                    println!(
-                        "next: resist grants finalize --epoch {epoch} SIGNED.psbt --broadcast, or broadcast the hex yourself"
-                    );
-                }
-                return Ok(());
-            }
-            if done.unsigned_batches > 0 {
-                return Err(Failure::Runtime(anyhow::anyhow!(
-                    "not broadcasting yet: {} batch(es) of epoch {epoch} still to sign and finalize",
-                    done.unsigned_batches
-                )));
-            }
-            let sent: Broadcasted = runtime
-                .block_on(client.post(&format!("/api/admin/epochs/{epoch}/broadcast"), None::<&()>))
-                .map_err(|e| Failure::Runtime(e.into()))?;
-            println!("epoch {epoch} {}: {}", sent.state, sent.txids.join(", "));
-            Ok(())
-        }
+        } => finalize(&admin, epoch, &signed, broadcast),
         GrantsCommand::Show {
             coordinator,
             epoch,
             json,
-        } => {
-            let client = Client::new(&coordinator).map_err(|e| Failure::Config(e.into()))?;
-            let runtime = crate::client_runtime()?;
-            match epoch {
-                None => {
-                    let epochs: Vec<EpochView> = runtime
-                        .block_on(client.get("/api/epochs"))
-                        .map_err(|e| Failure::Runtime(e.into()))?;
-                    if epochs.is_empty() {
-                        println!(
-                            "no epoch is closed yet (resist grants close --epoch 1 --budget SATS)"
-                        );
-                    }
-                    for e in &epochs {
-                        println!("{}", summary_line(e));
-                    }
-                }
-                Some(n) => {
-                    let detail: EpochDetail = runtime
-                        .block_on(client.get(&format!("/api/epochs/{n}")))
-                        .map_err(|e| Failure::Runtime(e.into()))?;
-                    print!("{}", render(&detail.report));
-                    println!("{}", summary_line(&detail.summary));
-                    for b in &detail.batches {
-                        println!(
-                            "batch {}: txid {}, {} payees, {} sat, fee {} sat, {}",
-                            b.batch,
-                            b.txid,
-                            b.payees,
-                            b.amount_sat,
-                            b.fee_sat,
-                            match (b.signed, b.broadcast) {
-                                (_, true) => "broadcast",
-                                (true, false) => "signed",
-                                _ => "awaiting signature",
-                            }
-                        );
-                    }
-                    write_report(json.as_deref(), &detail.report)?;
-                }
-            }
-            Ok(())
-        }
-        GrantsCommand::Verify { report } => {
-            let text = std::fs::read_to_string(&report)
-                .with_context(|| format!("cannot read {}", report.display()))
-                .map_err(Failure::Config)?;
-            let parsed = Report::from_json(&text)
-                .with_context(|| format!("{} is not an epoch report", report.display()))
-                .map_err(Failure::Config)?;
-            let verdict = verify(&parsed);
-            println!("{verdict}");
-            if verdict.is_ok() {
-                Ok(())
-            } else {
-                Err(Failure::Runtime(anyhow::anyhow!(
-                    "the report of epoch {} does not verify",
-                    parsed.inputs.epoch
-                )))
-            }
-        }
+        } => show(&coordinator, epoch, json.as_deref()),
+        GrantsCommand::Verify { report } => verify_report(&report),
     }
 }
 
-fn client_of(admin: &AdminConnection) -> Result<Client, Failure> {
-    crate::admin::admin_client(&admin.coordinator, admin.admin_token_file.as_deref())
+/// `resist grants preview`: what an epoch over the last `days` would pay.
+fn preview(
+    admin: &AdminConnection,
+    budget: u64,
+    days: u32,
+    json: Option<&Path>,
+) -> Result<(), Failure> {
+    let client = admin.client()?;
+    let report: Report = crate::client_runtime()?
+        .block_on(async {
+            let now = resist_clock::Clock::now(&resist_clock::SystemClock).seconds();
+            let from = now - i64::from(days) * 86_400;
+            client
+                .get(&format!(
+                    "/api/admin/grants/preview?budget_sat={budget}&from={from}&to={now}"
+                ))
+                .await
+        })
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    print!("{}", render(&report));
+    write_report(json, &report)
+}
+
+/// `resist grants close`: closes epoch `epoch` and shows its report.
+fn close(
+    admin: &AdminConnection,
+    epoch: i64,
+    budget: u64,
+    days: u32,
+    from: Option<i64>,
+    json: Option<&Path>,
+) -> Result<(), Failure> {
+    let client = admin.client()?;
+    let from = from.or_else(|| {
+        let now = resist_clock::Clock::now(&resist_clock::SystemClock).seconds();
+        (epoch == 1).then(|| now - i64::from(days) * 86_400)
+    });
+    let detail: EpochDetail = crate::client_runtime()?
+        .block_on(client.post(
+            "/api/admin/epochs",
+            Some(&CloseRequest {
+                epoch,
+                budget_sat: budget,
+                to: None,
+                from,
+            }),
+        ))
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    print!("{}", render(&detail.report));
+    println!("{}", summary_line(&detail.summary));
+    write_report(json, &detail.report)?;
+    println!("next: resist grants psbt --epoch {epoch}   (report: resist grants show {epoch})");
+    Ok(())
+}
+
+/// `resist grants psbt`: writes the epoch's unsigned PSBTs into `out`.
+fn psbt(admin: &AdminConnection, epoch: i64, out: &Path) -> Result<(), Failure> {
+    let client = admin.client()?;
+    let export: PsbtExport = crate::client_runtime()?
+        .block_on(client.post(&format!("/api/admin/epochs/{epoch}/psbt"), None::<&()>))
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create {}", out.display()))
+        .map_err(Failure::Runtime)?;
+    use base64::Engine as _;
+    for b in &export.batches {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&b.psbt)
+            .context("the coordinator sent a PSBT that is not base64")
+            .map_err(Failure::Runtime)?;
+        let path = out.join(format!("epoch-{epoch}-batch-{}.psbt", b.batch.batch));
+        write_atomically(&path, &bytes).map_err(Failure::Runtime)?;
+        println!(
+            "{}  batch {}: {} payees, {} sat, fee {} sat, txid {}",
+            path.display(),
+            b.batch.batch,
+            b.batch.payees,
+            b.batch.amount_sat,
+            b.batch.fee_sat,
+            b.batch.txid
+        );
+    }
+    println!(
+        "{} (state {}). Sign each file in your wallet, then: resist grants finalize --epoch {epoch} SIGNED.psbt",
+        if export.built_now {
+            "built and recorded now"
+        } else {
+            "recorded before; unchanged"
+        },
+        export.state
+    );
+    Ok(())
+}
+
+/// `resist grants finalize`: records a signed batch and, with `broadcast`
+/// once every batch is signed, sends the epoch's transactions.
+fn finalize(
+    admin: &AdminConnection,
+    epoch: i64,
+    signed: &Path,
+    broadcast: bool,
+) -> Result<(), Failure> {
+    let client = admin.client()?;
+    let psbt = read_psbt(signed).map_err(Failure::Config)?;
+    let runtime = crate::client_runtime()?;
+    let done: Finalized = runtime
+        .block_on(client.post(
+            &format!("/api/admin/epochs/{epoch}/finalize"),
+            Some(&FinalizeRequest { psbt }),
+        ))
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    println!(
+        "batch {} of epoch {epoch}: {} txid {}; epoch {}, {} batch(es) left to sign",
+        done.batch,
+        if done.recorded_now {
+            "checked and recorded,"
+        } else {
+            "recorded before (the first signed transaction stands),"
+        },
+        done.txid,
+        done.state,
+        done.unsigned_batches
+    );
+    if !broadcast {
+        println!(
+            "transaction (hex, to broadcast with any node): {}",
+            done.tx_hex
+        );
+        if done.unsigned_batches == 0 {
+            println!(
+                "next: resist grants finalize --epoch {epoch} SIGNED.psbt --broadcast, or broadcast the hex yourself"
+            );
+        }
+        return Ok(());
+    }
+    if done.unsigned_batches > 0 {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "not broadcasting yet: {} batch(es) of epoch {epoch} still to sign and finalize",
+            done.unsigned_batches
+        )));
+    }
+    let sent: Broadcasted = runtime
+        .block_on(client.post(&format!("/api/admin/epochs/{epoch}/broadcast"), None::<&()>))
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    println!("epoch {epoch} {}: {}", sent.state, sent.txids.join(", "));
+    Ok(())
+}
+
+/// `resist grants show`: every closed epoch, or epoch `epoch` in full.
+fn show(
+    coordinator: &CoordinatorUrl,
+    epoch: Option<i64>,
+    json: Option<&Path>,
+) -> Result<(), Failure> {
+    let client = Client::new(&coordinator.url).map_err(|e| Failure::Config(e.into()))?;
+    let runtime = crate::client_runtime()?;
+    match epoch {
+        None => {
+            let epochs: Vec<EpochView> = runtime
+                .block_on(client.get("/api/epochs"))
+                .map_err(|e| Failure::Runtime(e.into()))?;
+            if epochs.is_empty() {
+                println!("no epoch is closed yet (resist grants close --epoch 1 --budget SATS)");
+            }
+            for e in &epochs {
+                println!("{}", summary_line(e));
+            }
+        }
+        Some(n) => {
+            let detail: EpochDetail = runtime
+                .block_on(client.get(&format!("/api/epochs/{n}")))
+                .map_err(|e| Failure::Runtime(e.into()))?;
+            print!("{}", render(&detail.report));
+            println!("{}", summary_line(&detail.summary));
+            for b in &detail.batches {
+                println!(
+                    "batch {}: txid {}, {} payees, {} sat, fee {} sat, {}",
+                    b.batch,
+                    b.txid,
+                    b.payees,
+                    b.amount_sat,
+                    b.fee_sat,
+                    match (b.signed, b.broadcast) {
+                        (_, true) => "broadcast",
+                        (true, false) => "signed",
+                        _ => "awaiting signature",
+                    }
+                );
+            }
+            write_report(json, &detail.report)?;
+        }
+    }
+    Ok(())
+}
+
+/// `resist grants verify`: recomputes the report in the file `report`.
+fn verify_report(report: &Path) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(report)
+        .with_context(|| format!("cannot read {}", report.display()))
+        .map_err(Failure::Config)?;
+    let parsed = Report::from_json(&text)
+        .with_context(|| format!("{} is not an epoch report", report.display()))
+        .map_err(Failure::Config)?;
+    let verdict = verify(&parsed);
+    println!("{verdict}");
+    if verdict.is_ok() {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(anyhow::anyhow!(
+            "the report of epoch {} does not verify",
+            parsed.inputs.epoch
+        )))
+    }
 }
 
 /// `epoch 3  broadcast  windows 100–200 (…)  budget …`

@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use clap::Args;
 use resist_lab::{LabError, Options, Scenario};
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::SignalKind;
 
-use crate::Failure;
+use crate::{Failure, signals};
 
 /// Re-enact the 2018 Telegram block in network namespaces, and watch resist cope.
 ///
@@ -111,12 +111,8 @@ pub fn run(args: LabArgs) -> Result<(), Failure> {
         print: true,
     };
     runtime.block_on(async {
-        let mut interrupt = signal(SignalKind::interrupt())
-            .context("cannot install the SIGINT handler")
-            .map_err(Failure::Runtime)?;
-        let mut term = signal(SignalKind::terminate())
-            .context("cannot install the SIGTERM handler")
-            .map_err(Failure::Runtime)?;
+        let mut interrupt = signals::handler(SignalKind::interrupt()).map_err(Failure::Runtime)?;
+        let mut term = signals::handler(SignalKind::terminate()).map_err(Failure::Runtime)?;
         let stop = async move {
             tokio::select! {
                 _ = interrupt.recv() => {}
@@ -142,9 +138,7 @@ async fn serve_fixture(spec: &str) -> Result<(), Failure> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))
         .map_err(Failure::Runtime)?;
-    let mut term = signal(SignalKind::terminate())
-        .context("cannot install the SIGTERM handler")
-        .map_err(Failure::Runtime)?;
+    let mut term = signals::handler(SignalKind::terminate()).map_err(Failure::Runtime)?;
     println!("fixture {name} listening on {addr}");
     resist_lab::fixture::serve(listener, name, async move {
         term.recv().await;

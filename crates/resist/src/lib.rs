@@ -24,6 +24,8 @@ pub mod logging;
 pub mod node;
 pub mod operator;
 pub mod probe;
+pub mod shared_args;
+mod signals;
 pub mod up;
 
 /// resist: proxies for censored users, measured honestly, paid in Bitcoin.
@@ -122,7 +124,7 @@ pub fn default_data_dir() -> PathBuf {
 /// Parses the command line and runs the chosen subcommand.
 pub fn main() -> ExitCode {
     // A child of `resist up` stops when `resist up` does, even if killed.
-    up::die_with_parent();
+    resist_process::parent::die_with_parent();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Node(args) => node::run(args),

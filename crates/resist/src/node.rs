@@ -11,11 +11,11 @@ use resist_node::policy::{Preset, allow_list_overlaps_special};
 use resist_node::{Metrics, Node, NodeConfig, Settings, credentials, share};
 use resist_socks5::auth::User;
 use resist_socks5::server::AuthPolicy;
-use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind};
 use tracing::{error, info, warn};
 
 use crate::layered::{self, Layered};
-use crate::{Failure, logging};
+use crate::{Failure, logging, signals};
 
 /// The prefix of environment variables that set node options.
 pub const ENV_PREFIX: &str = "RESIST_NODE_";
@@ -281,10 +281,9 @@ async fn serve(
 ) -> anyhow::Result<()> {
     // Signal handlers first: a SIGTERM or SIGHUP that arrives as soon as the
     // banner is out must be handled, not kill the process by default action.
-    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
-    let mut interrupt =
-        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
-    let hangup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    let mut term = signals::handler(SignalKind::terminate())?;
+    let mut interrupt = signals::handler(SignalKind::interrupt())?;
+    let hangup = signals::handler(SignalKind::hangup())?;
     check_open_file_limit(config.limits.max_connections);
     let mut listeners = Vec::new();
     for addr in &config.listen {

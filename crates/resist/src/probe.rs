@@ -12,11 +12,11 @@ use resist_clock::SystemClock;
 use resist_probe::{Agent, AgentConfig, ProbeKey, Queue};
 use resist_proto::endpoint::EndpointRules;
 use resist_proto::region::Region;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::SignalKind;
 use tracing::info;
 
-use crate::admin::DEFAULT_COORDINATOR;
-use crate::{Failure, logging};
+use crate::shared_args::CoordinatorUrl;
+use crate::{Failure, logging, signals};
 
 /// Measure nodes for a coordinator, from this machine's vantage point.
 ///
@@ -35,9 +35,8 @@ use crate::{Failure, logging};
 #[derive(Debug, Clone, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ProbeArgs {
-    /// The coordinator's URL
-    #[arg(long, value_name = "URL", env = "RESIST_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
-    pub coordinator: String,
+    #[command(flatten)]
+    pub coordinator: CoordinatorUrl,
 
     /// The probe's ed25519 key, created on first start [default: DATA_DIR/probe-key]
     #[arg(long, value_name = "FILE")]
@@ -118,7 +117,7 @@ pub fn run(args: ProbeArgs) -> Result<(), Failure> {
     let queue = Queue::open(&dir.join("queue"))
         .with_context(|| format!("cannot open the report queue in {}", dir.display()))
         .map_err(Failure::Config)?;
-    let client = Client::new(&args.coordinator).map_err(|e| Failure::Config(e.into()))?;
+    let client = Client::new(&args.coordinator.url).map_err(|e| Failure::Config(e.into()))?;
     let config = AgentConfig {
         region: args.region.clone(),
         poll_interval: Duration::from_secs(args.poll_interval),
@@ -144,12 +143,8 @@ pub fn run(args: ProbeArgs) -> Result<(), Failure> {
         .context("cannot start the async runtime")
         .map_err(Failure::Runtime)?;
     runtime.block_on(async move {
-        let mut term = signal(SignalKind::terminate())
-            .context("cannot install the SIGTERM handler")
-            .map_err(Failure::Runtime)?;
-        let mut interrupt = signal(SignalKind::interrupt())
-            .context("cannot install the SIGINT handler")
-            .map_err(Failure::Runtime)?;
+        let mut term = signals::handler(SignalKind::terminate()).map_err(Failure::Runtime)?;
+        let mut interrupt = signals::handler(SignalKind::interrupt()).map_err(Failure::Runtime)?;
         println!("probing for {} (queue: {})", client.base(), dir.join("queue").display());
         let agent = Agent::new(client, key, queue, Arc::new(SystemClock), config);
         agent

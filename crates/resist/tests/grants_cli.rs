@@ -10,6 +10,8 @@
 
 mod common;
 
+use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -19,7 +21,7 @@ use axum::Router;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use common::{NodeProcess, free_port, resist_command, write_file};
+use common::{NodeProcess, free_port, resist_args, test_node, test_probe, write_file};
 use resist_client::Client;
 use resist_ownership::{AddressKind, Network};
 use resist_payout::Treasury;
@@ -34,6 +36,7 @@ use resist_payout::bitcoin::{
     Amount, CompactTarget, Network as BtcNetwork, OutPoint, Psbt, ScriptBuf, Sequence, Transaction,
     TxIn, TxMerkleNode, TxOut, Txid, Witness,
 };
+use resist_process::{CoordinatorCommand, NodeCommand, ProbeCommand};
 use resist_proto::api::NodeStatusView;
 
 const ADMIN: &str = "grants-cli-test-admin-token";
@@ -201,10 +204,18 @@ fn the_funder_closes_exports_signs_finalizes_and_broadcasts_with_the_cli() {
 
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let command = |role: &str, args: &[&str]| {
-        let mut c = resist_command(role, args, dir);
+    let command_of = |args: Vec<OsString>| {
+        let mut c = resist_args(args, dir);
         c.env("RESIST_ADMIN_TOKEN", ADMIN);
         c
+    };
+    let command = |role: &str, args: &[&str]| {
+        command_of(
+            std::iter::once(role)
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect(),
+        )
     };
     let config = write_file(
         dir,
@@ -214,23 +225,18 @@ fn the_funder_closes_exports_signs_finalizes_and_broadcasts_with_the_cli() {
              fee_rate_sat_per_vb = 3\n\n[payout.chain]\nkind = \"esplora\"\nurl = \"{esplora_url}\"\n"
         ),
     );
-    let mut coordinator = command(
-        "coordinator",
-        &[
-            "--config",
-            config.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--canary-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            dir.join("coordinator").to_str().unwrap(),
-            "--network",
-            "regtest",
-            "--danger-allow-private-endpoints",
-            "--log-level",
-            "warn",
-        ],
+    let mut coordinator = command_of(
+        CoordinatorCommand {
+            config: Some(config),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+            canary_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            data_dir: Some(dir.join("coordinator")),
+            network: Some("regtest".into()),
+            danger_allow_private_endpoints: true,
+            log_level: Some("warn".into()),
+            ..CoordinatorCommand::default()
+        }
+        .args(),
     );
     coordinator
         .env("RESIST_COORDINATOR_MEASUREMENT__WINDOW", "2s")
@@ -239,20 +245,12 @@ fn the_funder_closes_exports_signs_finalizes_and_broadcasts_with_the_cli() {
     let mut coordinator = NodeProcess::spawn(coordinator);
     coordinator.stdout_line(|l| l.contains("listening on http://"), WAIT);
 
-    let mut node = NodeProcess::spawn(command(
-        "node",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--user",
-            "probe:probe-password",
-            "--allow-destination",
-            "127.0.0.0/8",
-            "--data-dir",
-            dir.join("node").to_str().unwrap(),
-            "--log-level",
-            "warn",
-        ],
+    let mut node = NodeProcess::spawn(command_of(
+        NodeCommand {
+            data_dir: Some(dir.join("node")),
+            ..test_node()
+        }
+        .args(),
     ));
     let node_port = node.listen_addr().port();
     let wif = resist_ownership::generate_test_wif(Network::Regtest).unwrap();
@@ -287,9 +285,13 @@ fn the_funder_closes_exports_signs_finalizes_and_broadcasts_with_the_cli() {
         ("probe-f", "free:DE", "127.0.0.4"),
     ] {
         let pdir = dir.join(name);
-        let (ok, key) = run(&mut command(
-            "probe",
-            &["--data-dir", pdir.to_str().unwrap(), "--print-public-key"],
+        let (ok, key) = run(&mut command_of(
+            ProbeCommand {
+                data_dir: Some(pdir.clone()),
+                print_public_key: true,
+                ..ProbeCommand::default()
+            }
+            .args(),
         ));
         assert!(ok, "{key}");
         let (ok, out) = run(&mut command(
@@ -306,25 +308,14 @@ fn the_funder_closes_exports_signs_finalizes_and_broadcasts_with_the_cli() {
             ],
         ));
         assert!(ok, "{out}");
-        let mut p = NodeProcess::spawn(command(
-            "probe",
-            &[
-                "--coordinator",
-                &url,
-                "--region",
-                region,
-                "--source",
-                source,
-                "--data-dir",
-                pdir.to_str().unwrap(),
-                "--poll-interval",
-                "1",
-                "--check-timeout",
-                "2",
-                "--max-backoff",
-                "1",
-                "--danger-allow-private-nodes",
-            ],
+        let mut p = NodeProcess::spawn(command_of(
+            ProbeCommand {
+                region: Some(region.into()),
+                source: Some(source.parse().unwrap()),
+                data_dir: Some(pdir),
+                ..test_probe(&url)
+            }
+            .args(),
         ));
         p.stdout_line(|l| l.starts_with("probing for"), WAIT);
         probes.push(p);

@@ -23,10 +23,6 @@ const SCENARIO_LIMIT: Duration = Duration::from_secs(150);
 /// One scenario at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
 /// Why the lab cannot run here, if it cannot.
 fn cannot_run() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -51,14 +47,7 @@ fn cannot_run() -> Option<String> {
 
 /// Skips (outside CI) or fails (in CI) when the lab cannot run.
 fn ready(test: &str) -> bool {
-    match cannot_run() {
-        None => true,
-        Some(why) if in_ci() => panic!("{test}: the lab cannot run in CI: {why}"),
-        Some(why) => {
-            eprintln!("{test}: skipped: {why}");
-            false
-        }
-    }
+    resist_testkit::require(cannot_run().map(|why| format!("{test}: the lab cannot run: {why}")))
 }
 
 /// Names of the network namespaces of run `pid`.

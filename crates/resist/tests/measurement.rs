@@ -17,13 +17,16 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsStr;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{NodeProcess, free_port, resist_command, write_file};
+use common::{NodeProcess, free_port, resist_args, test_node, test_probe, write_file};
 use resist_client::Client;
 use resist_ownership::{AddressKind, Network};
+use resist_process::{CoordinatorCommand, NodeCommand, ProbeCommand};
 use resist_proto::api::NodeStatusView;
 use resist_store::Store;
 use tokio::time::Instant;
@@ -47,31 +50,26 @@ impl Net {
     }
 
     fn command(&self, role: &str, args: &[&str]) -> Command {
-        let mut c = resist_command(role, args, self.scratch.path());
+        self.command_of(std::iter::once(role).chain(args.iter().copied()))
+    }
+
+    fn command_of(&self, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Command {
+        let mut c = resist_args(args, self.scratch.path());
         c.env("RESIST_ADMIN_TOKEN", ADMIN);
         c
     }
 
     fn start_coordinator(&self) -> NodeProcess {
-        let port = self.port.to_string();
-        let canary = format!("127.0.0.1:{}", self.canary_port);
-        let dir = self.coordinator_dir();
-        let mut cmd = self.command(
-            "coordinator",
-            &[
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--canary-listen",
-                &canary,
-                "--data-dir",
-                dir.to_str().unwrap(),
-                "--network",
-                "regtest",
-                "--danger-allow-private-endpoints",
-                "--log-level",
-                "warn",
-            ],
-        );
+        let coordinator = CoordinatorCommand {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], self.port))),
+            canary_listen: Some(SocketAddr::from(([127, 0, 0, 1], self.canary_port))),
+            data_dir: Some(self.coordinator_dir()),
+            network: Some("regtest".into()),
+            danger_allow_private_endpoints: true,
+            log_level: Some("warn".into()),
+            ..CoordinatorCommand::default()
+        };
+        let mut cmd = self.command_of(coordinator.args());
         cmd.env("RESIST_COORDINATOR_MEASUREMENT__WINDOW", "4s")
             .env("RESIST_COORDINATOR_LIMITS__REQUESTS_PER_MINUTE", "100000")
             .env("RESIST_COORDINATOR_LIMITS__BURST", "10000");
@@ -82,24 +80,12 @@ impl Net {
 
     fn start_node(&self, name: &str, config: &str) -> (NodeProcess, u16) {
         let file = write_file(self.scratch.path(), &format!("{name}.toml"), config);
-        let data = self.scratch.path().join(name);
-        let mut p = NodeProcess::spawn(self.command(
-            "node",
-            &[
-                "--config",
-                file.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--user",
-                "probe:probe-password",
-                "--allow-destination",
-                "127.0.0.0/8",
-                "--data-dir",
-                data.to_str().unwrap(),
-                "--log-level",
-                "warn",
-            ],
-        ));
+        let node = NodeCommand {
+            config: Some(file),
+            data_dir: Some(self.scratch.path().join(name)),
+            ..test_node()
+        };
+        let mut p = NodeProcess::spawn(self.command_of(node.args()));
         let port = p.listen_addr().port();
         (p, port)
     }
@@ -109,27 +95,13 @@ impl Net {
     }
 
     fn start_probe(&self, name: &str, region: &str, source: &str) -> NodeProcess {
-        let dir = self.probe_dir(name);
-        let mut p = NodeProcess::spawn(self.command(
-            "probe",
-            &[
-                "--coordinator",
-                &self.url(),
-                "--region",
-                region,
-                "--source",
-                source,
-                "--data-dir",
-                dir.to_str().unwrap(),
-                "--poll-interval",
-                "1",
-                "--check-timeout",
-                "2",
-                "--max-backoff",
-                "1",
-                "--danger-allow-private-nodes",
-            ],
-        ));
+        let probe = ProbeCommand {
+            region: Some(region.into()),
+            source: Some(source.parse().unwrap()),
+            data_dir: Some(self.probe_dir(name)),
+            ..test_probe(&self.url())
+        };
+        let mut p = NodeProcess::spawn(self.command_of(probe.args()));
         p.stdout_line(|l| l.starts_with("probing for"), WAIT);
         p
     }

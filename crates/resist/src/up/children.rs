@@ -7,77 +7,28 @@
 //! cannot take the others down, and each has its own log a user can read.
 //!
 //! How children die with their parent, even when `resist up` is killed with
-//! SIGKILL and runs no code at all: every child is started with
-//! [`PARENT_ENV`] set to `resist up`'s PID. The first thing `resist` does
-//! (see [`die_with_parent`]) is, when that variable is set, ask Linux to send
-//! it SIGTERM when its parent dies (`prctl(PR_SET_PDEATHSIG)`, through rustix's
-//! safe wrapper), then check that the parent is still the one named, in case it
-//! died before the request was made. SIGTERM runs each role's normal graceful
-//! stop. This needs no `unsafe` (no `pre_exec` hook between fork and exec), at
-//! the price of one environment variable read by every `resist` command.
-//!
-//! Linux sends the parent-death signal when the *thread* that forked the child
-//! ends, not the process. `resist up` runs on a current-thread runtime, so
-//! every child is forked from the main thread, which lives as long as the
+//! SIGKILL: see [`resist_process::parent`]; every child is forked from the
+//! main thread of a current-thread runtime, which lives as long as the
 //! process.
 //!
 //! Each child gets its own process group, so a Ctrl-C in the terminal reaches
 //! `resist up` alone, which then stops the children in order (probes, then
 //! nodes, then the coordinator) instead of all of them racing.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use tokio::process::{Child, Command};
+use resist_process::child::Signal;
+use resist_process::{LogMark, Supervised};
 use tokio::time::Instant;
-
-/// Names the PID of the `resist up` a child must not outlive.
-pub const PARENT_ENV: &str = "RESIST_UP_PARENT_PID";
 
 /// Lines of a dead child's log shown in the error.
 const TAIL_LINES: usize = 20;
-
-/// If this process is a child of `resist up` (it set [`PARENT_ENV`]), arrange
-/// to receive SIGTERM when `resist up` dies, and exit at once if it already
-/// has. Called first thing in `main`; does nothing for any other caller.
-pub fn die_with_parent() {
-    let Some(expected) = std::env::var_os(PARENT_ENV) else {
-        return;
-    };
-    let Some(expected) = expected.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-        return;
-    };
-    #[cfg(target_os = "linux")]
-    {
-        if let Err(e) =
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
-        {
-            eprintln!("warning: cannot ask to be stopped with `resist up` (prctl: {e})");
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        // No parent-death signal: look every half second instead.
-        std::thread::spawn(move || {
-            loop {
-                std::thread::sleep(Duration::from_millis(500));
-                if std::os::unix::process::parent_id() != expected {
-                    eprintln!("resist up (pid {expected}) is gone: stopping");
-                    std::process::exit(1);
-                }
-            }
-        });
-    }
-    if std::os::unix::process::parent_id() != expected {
-        eprintln!("resist up (pid {expected}) is gone: not starting");
-        std::process::exit(1);
-    }
-}
 
 /// Which processes stop together: higher tiers stop first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,14 +41,11 @@ pub(crate) enum Tier {
     Probe = 2,
 }
 
-/// One running child.
+/// One running child (its name is the one in messages and in `logs/NAME.log`).
 #[derive(Debug)]
 struct Running {
-    /// Its name in messages and in `logs/NAME.log`.
-    name: String,
     tier: Tier,
-    log: PathBuf,
-    child: Child,
+    child: Supervised,
 }
 
 /// The children of `resist up`, in start order.
@@ -106,13 +54,6 @@ pub(crate) struct Supervisor {
     exe: PathBuf,
     logs: PathBuf,
     running: Vec<Running>,
-}
-
-/// Where a child's output starts in its log, to look for lines of this run only.
-#[derive(Debug, Clone)]
-pub(crate) struct LogMark {
-    path: PathBuf,
-    offset: u64,
 }
 
 impl Supervisor {
@@ -132,42 +73,27 @@ impl Supervisor {
         self.logs.join(format!("{name}.log"))
     }
 
-    /// `resist ARGS…` as a child of `resist up`, output appended to its log.
-    fn command(&self, name: &str, args: &[String]) -> anyhow::Result<(Command, LogMark)> {
+    /// Starts `resist ARGS…` as a child of `resist up`, output appended to its log.
+    fn start(&self, name: &str, args: &[OsString]) -> anyhow::Result<(Supervised, LogMark)> {
         let path = self.log_path(name);
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot open the log file {}", path.display()))?;
-        let offset = log.seek(SeekFrom::End(0)).unwrap_or(0);
+        let (mut log, mark) = resist_process::log::append(&path)?;
         let now = resist_clock::Clock::now(&resist_clock::SystemClock);
+        let shown: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
         let _ = writeln!(
             log,
             "=== {now}: resist up starts `resist {}` ===",
-            args.join(" ")
+            shown.join(" ")
         );
-        let err = log
-            .try_clone()
-            .with_context(|| format!("cannot open the log file {}", path.display()))?;
-        let mut cmd = Command::new(&self.exe);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(err))
-            .env(PARENT_ENV, std::process::id().to_string())
-            .process_group(0)
-            // Only a bug (an early return without `stop_all`) relies on this.
-            .kill_on_drop(true);
         // The children run with exactly the configuration `resist up` wrote:
         // no RESIST_* variable of the user's shell layers over it.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("RESIST_") {
-                cmd.env_remove(key);
-            }
-        }
-        Ok((cmd, LogMark { path, offset }))
+        let mut cmd = resist_process::resist_command(&self.exe);
+        cmd.args(args).process_group(0);
+        resist_process::log::redirect(&mut cmd, log, &path)?;
+        resist_process::parent::die_with_me(&mut cmd);
+        let child = Supervised::spawn(name, cmd)
+            .with_context(|| format!("cannot start {}", self.exe.display()))?
+            .with_log(&path);
+        Ok((child, mark))
     }
 
     /// Starts a long-running child.
@@ -175,18 +101,10 @@ impl Supervisor {
         &mut self,
         name: &str,
         tier: Tier,
-        args: &[String],
+        args: &[OsString],
     ) -> anyhow::Result<LogMark> {
-        let (mut cmd, mark) = self.command(name, args)?;
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {}", self.exe.display()))?;
-        self.running.push(Running {
-            name: name.to_owned(),
-            tier,
-            log: mark.path.clone(),
-            child,
-        });
+        let (child, mark) = self.start(name, args)?;
+        self.running.push(Running { tier, child });
         Ok(mark)
     }
 
@@ -195,30 +113,24 @@ impl Supervisor {
     pub(crate) async fn run_once(
         &self,
         name: &str,
-        args: &[String],
+        args: &[OsString],
         limit: Duration,
     ) -> anyhow::Result<()> {
-        let (mut cmd, mark) = self.command(name, args)?;
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {}", self.exe.display()))?;
-        let status = match tokio::time::timeout(limit, child.wait()).await {
-            Ok(status) => status.with_context(|| format!("cannot wait for {name}"))?,
-            Err(_) => {
-                let _ = child.kill().await;
-                bail!(
-                    "`resist {}` did not finish within {limit:?}; its log, {}, ends with:\n{}",
-                    args.first().map_or("", String::as_str),
-                    mark.path.display(),
-                    tail(&mark.path)
-                );
-            }
+        let (mut child, mark) = self.start(name, args)?;
+        let Some(status) = child.wait_exit(limit).await else {
+            child.kill();
+            bail!(
+                "`resist {}` did not finish within {limit:?}; its log, {}, ends with:\n{}",
+                args.first().map_or("".into(), |a| a.to_string_lossy()),
+                mark.path().display(),
+                tail(mark.path())
+            );
         };
         if !status.success() {
             bail!(
                 "{name} failed ({status}); its log, {}, ends with:\n{}",
-                mark.path.display(),
-                tail(&mark.path)
+                mark.path().display(),
+                tail(mark.path())
             );
         }
         Ok(())
@@ -228,8 +140,9 @@ impl Supervisor {
     /// has exited.
     pub(crate) fn check(&mut self) -> anyhow::Result<()> {
         for r in &mut self.running {
-            if let Ok(Some(status)) = r.child.try_wait() {
-                return Err(died(&r.name, status, &r.log));
+            if let Some(status) = r.child.try_status() {
+                let log = r.child.log().unwrap_or(Path::new("(no log)"));
+                return Err(died(r.child.name(), status, log));
             }
         }
         Ok(())
@@ -245,15 +158,15 @@ impl Supervisor {
     ) -> anyhow::Result<String> {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(line) = find_line(mark, needle) {
+            if let Some(line) = mark.find_line(|l| l.contains(needle)) {
                 return Ok(line);
             }
             self.check()?;
             if Instant::now() >= deadline {
                 bail!(
                     "no sign of life within {limit:?}; the log {} ends with:\n{}",
-                    mark.path.display(),
-                    tail(&mark.path)
+                    mark.path().display(),
+                    tail(mark.path())
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -280,8 +193,8 @@ impl Supervisor {
                 .position(|r| r.tier != tier)
                 .unwrap_or(running.len());
             let rest = running.split_off(split);
-            for r in &running {
-                signal(r, rustix::process::Signal::TERM);
+            for r in &mut running {
+                let _ = r.child.signal(Signal::TERM);
             }
             let deadline = Instant::now() + grace;
             for r in &mut running {
@@ -289,33 +202,21 @@ impl Supervisor {
                     false
                 } else {
                     tokio::select! {
-                        s = tokio::time::timeout_at(deadline, r.child.wait()) => s.is_ok(),
+                        s = r.child.wait_exit(deadline.saturating_duration_since(Instant::now())) => s.is_some(),
                         () = &mut hurry => { hurried = true; false }
                     }
                 };
                 if !exited {
-                    let _ = r.child.kill().await;
+                    r.child.kill();
                     killed.push(format!(
                         "{} did not stop within {grace:?} and was killed",
-                        r.name
+                        r.child.name()
                     ));
                 }
             }
             running = rest;
         }
         killed
-    }
-}
-
-/// Sends `sig` to a child that has not been reaped (so its PID is still its own).
-fn signal(r: &Running, sig: rustix::process::Signal) {
-    let pid = r
-        .child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .and_then(rustix::process::Pid::from_raw);
-    if let Some(pid) = pid {
-        let _ = rustix::process::kill_process(pid, sig);
     }
 }
 
@@ -328,29 +229,12 @@ fn died(name: &str, status: ExitStatus, log: &Path) -> anyhow::Error {
     )
 }
 
-/// The first line after `mark` that contains `needle`.
-fn find_line(mark: &LogMark, needle: &str) -> Option<String> {
-    let mut file = File::open(&mark.path).ok()?;
-    file.seek(SeekFrom::Start(mark.offset)).ok()?;
-    let mut text = String::new();
-    // Bounded: a child's start-up output is a few kilobytes.
-    file.take(1 << 20).read_to_string(&mut text).ok()?;
-    text.lines().find(|l| l.contains(needle)).map(str::to_owned)
-}
-
 /// The last lines of a log, indented, for error messages.
 pub(crate) fn tail(path: &Path) -> String {
-    let mut text = String::new();
-    if let Ok(mut file) = File::open(path) {
-        let len = file.seek(SeekFrom::End(0)).unwrap_or(0);
-        let _ = file.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)));
-        let mut bytes = Vec::new();
-        let _ = file.take(16 * 1024).read_to_end(&mut bytes);
-        text = String::from_utf8_lossy(&bytes).into_owned();
-    }
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(TAIL_LINES);
-    let shown: Vec<String> = lines[start..].iter().map(|l| format!("    {l}")).collect();
+    let shown: Vec<String> = resist_process::tail(path, TAIL_LINES)
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect();
     if shown.is_empty() {
         "    (empty)".to_owned()
     } else {

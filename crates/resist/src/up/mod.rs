@@ -18,7 +18,9 @@ mod children;
 mod state;
 mod status;
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,24 +29,24 @@ use clap::Args;
 use resist_client::{Client, ClientError};
 use resist_ownership::{AddressKind, Network};
 use resist_probe::ProbeKey;
+use resist_process::{CoordinatorCommand, NodeCommand, ProbeCommand};
 use resist_proto::api::{EnrolProbeRequest, Info, NodeStatusView, OperatorView, ProbeView};
 use serde::Deserialize;
-use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind};
 use tokio::time::Instant;
 
-pub use children::{PARENT_ENV, die_with_parent};
 use children::{Supervisor, Tier};
 use state::{Layout, path_value};
 
-use crate::Failure;
+use crate::{Failure, signals};
 
 /// The Bitcoin network of the demonstration: test coins only.
 const NETWORK: Network = Network::Regtest;
 
 /// The probes: name, region label, the loopback address they connect from.
-const PROBES: [(&str, &str, &str); 2] = [
-    ("censored", "censored:RU", "127.0.0.2"),
-    ("free", "free:DE", "127.0.0.3"),
+const PROBES: [(&str, &str, Ipv4Addr); 2] = [
+    ("censored", "censored:RU", Ipv4Addr::new(127, 0, 0, 2)),
+    ("free", "free:DE", Ipv4Addr::new(127, 0, 0, 3)),
 ];
 
 /// Limits on the waits of start-up and shutdown.
@@ -142,9 +144,9 @@ struct Signals {
 impl Signals {
     fn install() -> anyhow::Result<Self> {
         Ok(Self {
-            int: signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?,
-            term: signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?,
-            hup: signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?,
+            int: signals::handler(SignalKind::interrupt())?,
+            term: signals::handler(SignalKind::terminate())?,
+            hup: signals::handler(SignalKind::hangup())?,
         })
     }
 
@@ -337,12 +339,36 @@ struct Net {
     settle: i64,
 }
 
+/// Brings the network up: ports, the coordinator, the nodes, one operator
+/// per node, the probes; then says how to use it.
 async fn start(
     layout: &Layout,
     args: &UpArgs,
     sup: &mut Supervisor,
     out: &mut Out,
 ) -> anyhow::Result<Net> {
+    let ports = choose_ports(layout, out).await?;
+    let url = format!("http://127.0.0.1:{}", ports.coordinator);
+    let admin = start_coordinator(layout, args, sup, out, &ports, &url).await?;
+    let nodes = start_nodes(layout, sup, out, &ports).await?;
+    register_operators(layout, sup, out, &admin, &url, &nodes).await?;
+    let poll = (args.window.as_secs() / 5).clamp(1, 30);
+    start_probes(layout, args, sup, out, &admin, &url, poll).await?;
+    print_ready(layout, out, &url, &nodes);
+    let window_secs = i64::try_from(args.window.as_secs()).unwrap_or(i64::MAX);
+    Ok(Net {
+        admin,
+        public: Client::new(&url)?,
+        url,
+        window_secs,
+        settle: i64::try_from(poll + 1)
+            .unwrap_or(i64::MAX)
+            .min(window_secs / 2),
+    })
+}
+
+/// The ports of this run: those of the last run when they are still free.
+async fn choose_ports(layout: &Layout, out: &mut Out) -> anyhow::Result<state::Ports> {
     let t = out.step("ports");
     let chosen = state::choose_ports(layout, state::PORT_WAIT).await?;
     let ports = chosen.ports;
@@ -358,28 +384,33 @@ async fn start(
     for note in &chosen.notes {
         out.line(&format!("note: {note}"));
     }
-    let window_secs = i64::try_from(args.window.as_secs()).unwrap_or(i64::MAX);
-    let url = format!("http://127.0.0.1:{}", ports.coordinator);
+    Ok(ports)
+}
 
-    // The coordinator.
+/// Starts the coordinator, checks it is a regtest one, and returns a client
+/// holding its admin token.
+async fn start_coordinator(
+    layout: &Layout,
+    args: &UpArgs,
+    sup: &mut Supervisor,
+    out: &mut Out,
+    ports: &state::Ports,
+    url: &str,
+) -> anyhow::Result<Client> {
     let t = out.step(&format!(
         "coordinator on {url} (regtest, SQLite, {}s windows)",
         args.window.as_secs()
     ));
     write_coordinator_config(layout, ports.coordinator, ports.canary, args.window)?;
-    let mark = sup.spawn(
-        "coordinator",
-        Tier::Coordinator,
-        &strings(&[
-            "coordinator",
-            "--config",
-            &path_str(&layout.coordinator_config()),
-        ]),
-    )?;
+    let command = CoordinatorCommand {
+        config: Some(layout.coordinator_config()),
+        ..CoordinatorCommand::default()
+    };
+    let mark = sup.spawn("coordinator", Tier::Coordinator, &command.args())?;
     sup.wait_for_line(&mark, "listening on http://", COORDINATOR_START)
         .await
         .context("the coordinator did not start")?;
-    let info: Info = call(&Client::new(&url)?, "/api/info").await?;
+    let info: Info = call(&Client::new(url)?, "/api/info").await?;
     if info.network != NETWORK.as_str() {
         anyhow::bail!(
             "the coordinator's database is for {}, not {}; start afresh with `resist up --reset`",
@@ -393,10 +424,18 @@ async fn start(
             layout.admin_token().display()
         )
     })?;
-    let admin = Client::new(&url)?.with_token(token.trim());
+    let admin = Client::new(url)?.with_token(token.trim());
     out.done(t, "ready");
+    Ok(admin)
+}
 
-    // The nodes, with credentials made here so they can be registered.
+/// Starts the nodes, with credentials made here so they can be registered.
+async fn start_nodes(
+    layout: &Layout,
+    sup: &mut Supervisor,
+    out: &mut Out,
+    ports: &state::Ports,
+) -> anyhow::Result<Vec<NodeInfo>> {
     let mut nodes = Vec::new();
     for (i, &port) in ports.nodes.iter().enumerate() {
         let n = i + 1;
@@ -404,11 +443,11 @@ async fn start(
         let (user, _) = resist_node::credentials::load_or_generate(&layout.node_dir(n))
             .with_context(|| format!("cannot create the credentials of node {n}"))?;
         write_node_config(layout, n, port)?;
-        let mark = sup.spawn(
-            &format!("node-{n}"),
-            Tier::Node,
-            &strings(&["node", "--config", &path_str(&layout.node_config(n))]),
-        )?;
+        let command = NodeCommand {
+            config: Some(layout.node_config(n)),
+            ..NodeCommand::default()
+        };
+        let mark = sup.spawn(&format!("node-{n}"), Tier::Node, &command.args())?;
         sup.wait_for_line(&mark, "resist node listening on", NODE_START)
             .await
             .with_context(|| format!("node {n} did not start"))?;
@@ -419,9 +458,20 @@ async fn start(
             password: user.password().to_owned(),
         });
     }
+    Ok(nodes)
+}
 
-    // One operator per node, each with its own regtest payout address.
-    let operators: Vec<OperatorView> = call(&admin, "/api/admin/operators").await?;
+/// One operator per node, each with its own regtest payout address, registered
+/// unless the coordinator already knows it.
+async fn register_operators(
+    layout: &Layout,
+    sup: &mut Supervisor,
+    out: &mut Out,
+    admin: &Client,
+    url: &str,
+    nodes: &[NodeInfo],
+) -> anyhow::Result<()> {
+    let operators: Vec<OperatorView> = call(admin, "/api/admin/operators").await?;
     for (i, node) in nodes.iter().enumerate() {
         let n = i + 1;
         let dir = layout.operator_dir(n);
@@ -443,7 +493,7 @@ async fn start(
             &strings(&[
                 "operator",
                 "--coordinator",
-                &url,
+                url,
                 "--data-dir",
                 &path_str(&dir),
                 "--wif-file",
@@ -462,10 +512,21 @@ async fn start(
         .with_context(|| format!("operator {n} could not register"))?;
         out.done(t, "registered, payout address proven by signing");
     }
+    Ok(())
+}
 
-    // The probes: keys made here, enrolled with the admin token.
-    let enrolled: Vec<ProbeView> = call(&admin, "/api/admin/probes").await?;
-    let poll = (args.window.as_secs() / 5).clamp(1, 30);
+/// The probes: keys made here, enrolled with the admin token (unless they
+/// are already), started asking for work every `poll` seconds.
+async fn start_probes(
+    layout: &Layout,
+    args: &UpArgs,
+    sup: &mut Supervisor,
+    out: &mut Out,
+    admin: &Client,
+    url: &str,
+    poll: u64,
+) -> anyhow::Result<()> {
+    let enrolled: Vec<ProbeView> = call(admin, "/api/admin/probes").await?;
     let check = (args.window.as_secs() / 3).clamp(2, 10);
     for (name, region, source) in PROBES {
         let t = out.step(&format!("probe {region} from {source}"));
@@ -473,62 +534,67 @@ async fn start(
         let key_file = dir.join("probe-key");
         let (key, _) = ProbeKey::load_or_generate(&key_file)
             .with_context(|| format!("cannot create the probe key {}", key_file.display()))?;
-        let public_key = key.public_key_hex();
-        let enrolment = match enrolled.iter().find(|p| p.public_key == public_key) {
-            Some(p) if !p.enabled => format!(
-                "enrolled as probe {} but disabled (enable it: resist admin --coordinator {url} --admin-token-file {} probe enable {})",
-                p.id,
-                layout.admin_token().display(),
-                p.id
-            ),
-            Some(p) => format!("enrolled as probe {}", p.id),
-            None => {
-                let p: ProbeView = tokio::time::timeout(
-                    API_CALL,
-                    admin.post(
-                        "/api/admin/probes",
-                        Some(&EnrolProbeRequest {
-                            public_key: public_key.clone(),
-                            region: region.to_owned(),
-                        }),
-                    ),
-                )
-                .await
-                .map_err(|_| anyhow!("the coordinator did not answer within {API_CALL:?}"))?
-                .context("cannot enrol the probe")?;
-                format!("enrolled now as probe {}", p.id)
-            }
+        let enrolment = enrol_probe(layout, admin, url, &enrolled, &key, region).await?;
+        let command = ProbeCommand {
+            coordinator: Some(url.to_owned()),
+            region: Some(region.to_owned()),
+            source: Some(source.into()),
+            data_dir: Some(dir),
+            poll_interval: Some(poll),
+            check_timeout: Some(check),
+            max_backoff: Some(5),
+            danger_allow_private_nodes: true,
+            ..ProbeCommand::default()
         };
-        let mark = sup.spawn(
-            &format!("probe-{name}"),
-            Tier::Probe,
-            &strings(&[
-                "probe",
-                "--coordinator",
-                &url,
-                "--region",
-                region,
-                "--source",
-                source,
-                "--data-dir",
-                &path_str(&dir),
-                "--poll-interval",
-                &poll.to_string(),
-                "--check-timeout",
-                &check.to_string(),
-                "--max-backoff",
-                "5",
-                "--danger-allow-private-nodes",
-            ]),
-        )?;
+        let mark = sup.spawn(&format!("probe-{name}"), Tier::Probe, &command.args())?;
         sup.wait_for_line(&mark, "probing for", PROBE_START)
             .await
             .with_context(|| format!("the {region} probe did not start"))?;
         out.done(t, &format!("{enrolment}, running"));
     }
-    let ready = out.started.elapsed().as_secs_f64();
+    Ok(())
+}
 
-    // What to do with it.
+/// Enrols the probe with `key` unless it is among `enrolled`; says which.
+async fn enrol_probe(
+    layout: &Layout,
+    admin: &Client,
+    url: &str,
+    enrolled: &[ProbeView],
+    key: &ProbeKey,
+    region: &str,
+) -> anyhow::Result<String> {
+    let public_key = key.public_key_hex();
+    Ok(match enrolled.iter().find(|p| p.public_key == public_key) {
+        Some(p) if !p.enabled => format!(
+            "enrolled as probe {} but disabled (enable it: resist admin --coordinator {url} --admin-token-file {} probe enable {})",
+            p.id,
+            layout.admin_token().display(),
+            p.id
+        ),
+        Some(p) => format!("enrolled as probe {}", p.id),
+        None => {
+            let p: ProbeView = tokio::time::timeout(
+                API_CALL,
+                admin.post(
+                    "/api/admin/probes",
+                    Some(&EnrolProbeRequest {
+                        public_key: public_key.clone(),
+                        region: region.to_owned(),
+                    }),
+                ),
+            )
+            .await
+            .map_err(|_| anyhow!("the coordinator did not answer within {API_CALL:?}"))?
+            .context("cannot enrol the probe")?;
+            format!("enrolled now as probe {}", p.id)
+        }
+    })
+}
+
+/// What to do with the running network: its pages, links and commands.
+fn print_ready(layout: &Layout, out: &mut Out, url: &str, nodes: &[NodeInfo]) {
+    let ready = out.started.elapsed().as_secs_f64();
     out.line(&format!("\nready in {ready:.1}s\n"));
     out.line(&format!(
         "dashboard:  {url}/  (log in with the token in {})",
@@ -562,15 +628,6 @@ async fn start(
         layout.logs().display()
     ));
     out.line("stop:       Ctrl-C (everything is kept; `resist up` again continues)\n");
-    Ok(Net {
-        admin,
-        public: Client::new(&url)?,
-        url,
-        window_secs,
-        settle: i64::try_from(poll + 1)
-            .unwrap_or(i64::MAX)
-            .min(window_secs / 2),
-    })
 }
 
 /// What `GET /api/proxies` answers (the distributor), where it exists.
@@ -789,8 +846,8 @@ fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
+fn strings(items: &[&str]) -> Vec<OsString> {
+    items.iter().map(OsString::from).collect()
 }
 
 #[cfg(test)]

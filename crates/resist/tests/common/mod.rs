@@ -7,15 +7,18 @@
 #![allow(dead_code)] // each test file uses a subset
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: failing loudly is the point
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use resist_process::Supervised;
+use resist_process::child::Signal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -36,24 +39,53 @@ pub(crate) fn node_command(args: &[&str], scratch: &Path) -> Command {
 /// `resist ROLE ARGS…` with no `RESIST_*` variable inherited and the default
 /// data directory under `scratch`.
 pub(crate) fn resist_command(role: &str, args: &[&str], scratch: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.arg(role).args(args);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("RESIST_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HOME", scratch)
+    resist_args(std::iter::once(role).chain(args.iter().copied()), scratch)
+}
+
+/// `resist ARGS…` (a subcommand first, as [`resist_process::NodeCommand`] and
+/// its siblings build them), as [`resist_command`].
+pub(crate) fn resist_args(
+    args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+    scratch: &Path,
+) -> Command {
+    let mut cmd = resist_process::resist_command(BIN);
+    cmd.args(args)
+        .env("HOME", scratch)
         .env("XDG_DATA_HOME", scratch.join("xdg"));
     cmd
 }
 
-/// A running `resist node`. Dropping it kills the process (SIGKILL by PID) if it
-/// is still running, so no test leaves a node behind, even on panic.
+/// The node of the tests that measure: on a free loopback port, known to the
+/// probes as `probe:probe-password`, relaying to loopback, logging warnings.
+pub(crate) fn test_node() -> resist_process::NodeCommand {
+    resist_process::NodeCommand {
+        listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        users: vec!["probe:probe-password".into()],
+        allow_destinations: vec!["127.0.0.0/8".into()],
+        log_level: Some("warn".into()),
+        ..resist_process::NodeCommand::default()
+    }
+}
+
+/// The probe of the tests that measure: reporting to `coordinator`, asking
+/// every second, allowed to test loopback nodes.
+pub(crate) fn test_probe(coordinator: &str) -> resist_process::ProbeCommand {
+    resist_process::ProbeCommand {
+        coordinator: Some(coordinator.into()),
+        poll_interval: Some(1),
+        check_timeout: Some(2),
+        max_backoff: Some(1),
+        danger_allow_private_nodes: true,
+        ..resist_process::ProbeCommand::default()
+    }
+}
+
+/// A running `resist node` (or another role), with its output read from
+/// pipes. Dropping it kills the process (see [`Supervised`]), so no test
+/// leaves one behind, even on panic.
 pub(crate) struct NodeProcess {
-    child: Child,
+    child: Supervised,
     pid: libc::pid_t,
-    status: Option<ExitStatus>,
     stdout_lines: Receiver<String>,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
@@ -66,13 +98,13 @@ impl NodeProcess {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn resist");
-        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        let mut child = Supervised::spawn("resist", cmd).expect("spawn resist");
+        let pid = libc::pid_t::try_from(child.pid()).expect("pid fits pid_t");
         let stdout = Arc::new(Mutex::new(String::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, stdout_lines) = mpsc::channel();
-        let out_pipe = child.stdout.take().expect("piped stdout");
-        let err_pipe = child.stderr.take().expect("piped stderr");
+        let out_pipe = child.child_mut().stdout.take().expect("piped stdout");
+        let err_pipe = child.child_mut().stderr.take().expect("piped stderr");
         let out_buf = Arc::clone(&stdout);
         let err_buf = Arc::clone(&stderr);
         let readers = vec![
@@ -89,7 +121,6 @@ impl NodeProcess {
         NodeProcess {
             child,
             pid,
-            status: None,
             stdout_lines,
             stdout,
             stderr,
@@ -188,22 +219,15 @@ impl NodeProcess {
     /// Sends `signal` to the node (only while it has not been reaped, so the PID
     /// cannot belong to another process).
     pub(crate) fn signal(&mut self, signal: libc::c_int) {
-        assert!(
-            self.status.is_none(),
-            "signal {signal} to a node that already exited"
-        );
-        // SAFETY: kill(2) has no memory-safety preconditions; the PID is our
-        // unreaped child.
-        let rc = unsafe { libc::kill(self.pid, signal) };
-        assert_eq!(rc, 0, "kill({}, {signal}) failed", self.pid);
+        let sig = Signal::from_named_raw(signal).expect("a known signal");
+        if let Err(e) = self.child.signal(sig) {
+            panic!("kill({}, {signal}) failed: {e}", self.pid);
+        }
     }
 
     /// The exit status if the node has exited.
     pub(crate) fn try_status(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().expect("try_wait");
-        }
-        self.status
+        self.child.try_status()
     }
 
     /// Whether the node is still running.
@@ -282,18 +306,6 @@ impl NodeProcess {
             reader.join().expect("pipe reader thread");
         }
         self.output_so_far()
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        if self.try_status().is_none() {
-            // SAFETY: as in `signal`: the PID is our unreaped child.
-            unsafe {
-                libc::kill(self.pid, libc::SIGKILL);
-            }
-            let _ = self.child.wait();
-        }
     }
 }
 
