@@ -16,6 +16,7 @@ use ipnet::Ipv4Net;
 use rand::RngCore as _;
 use resist_clock::{Clock as _, SystemClock};
 use resist_grants::Report;
+use resist_measure::Windows;
 use resist_ownership::{AddressKind, Network};
 use resist_process::{CoordinatorCommand, NodeCommand, ProbeCommand, Supervised};
 use resist_proto::api::NodeStatusView;
@@ -470,13 +471,9 @@ impl World {
         self.delete_logs = self.temporary_logs;
     }
 
-    /// The current window number (Unix seconds / window length).
+    /// The current window number, as the coordinator numbers it.
     pub fn window_now(&self) -> i64 {
-        SystemClock.now().seconds().div_euclid(self.window_secs())
-    }
-
-    fn window_secs(&self) -> i64 {
-        i64::try_from(self.window.as_secs().max(1)).unwrap_or(i64::MAX)
+        Windows::new(self.window).of(SystemClock.now())
     }
 
     /// Fails if any process of the lab has exited.
@@ -670,9 +667,8 @@ impl World {
         first: i64,
         last: i64,
     ) -> Result<Report, LabError> {
-        let len = self.window_secs();
-        let from = first.saturating_mul(len);
-        let to = last.saturating_add(1).saturating_mul(len);
+        let windows = Windows::new(self.window);
+        let (from, to) = (windows.start(first), windows.end(last));
         self.admin_json(&format!(
             "/api/admin/grants/preview?budget_sat={budget_sat}&from={from}&to={to}"
         ))
