@@ -25,11 +25,9 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use resist_grants::{AddressType, EpochInputs, NodeInput, OperatorInput, Report};
-use resist_measure::{Observation, Side, classify};
+use resist_measure::{Observation, classify};
 use resist_ownership::AddressKind;
 use resist_proto::Invalid;
-use resist_proto::region::{self, Region};
-use resist_proto::report::Outcome;
 use resist_store::{Node, NodeId, Store};
 use serde::Deserialize;
 
@@ -136,17 +134,13 @@ pub async fn epoch_inputs<S: Store>(
     if first <= last {
         let mut obs: BTreeMap<(NodeId, i64), Vec<Observation>> = BTreeMap::new();
         for s in state.store.report_summaries(first, last).await? {
-            let Ok(region) = s.region.parse::<Region>() else {
-                continue;
-            };
-            let side = match region.side() {
-                region::Side::Censored => Side::Censored,
-                region::Side::Free => Side::Free,
-            };
-            let relayed = s.outcome == Outcome::Relayed.as_str();
+            let relayed = s.outcome.relayed();
             obs.entry((s.node, s.window))
                 .or_default()
-                .push(Observation { side, relayed });
+                .push(Observation {
+                    side: s.region.side(),
+                    relayed,
+                });
             if relayed && s.sample_us > 0 && s.sample_bytes > 0 {
                 let bps = u64::from(s.sample_bytes) * 8 * 1_000_000 / u64::from(s.sample_us);
                 samples.entry(s.node).or_default().push(bps);
@@ -165,13 +159,14 @@ pub async fn epoch_inputs<S: Store>(
         .iter()
         .filter(|o| with_nodes.contains(&o.id.0) || credits.contains_key(&o.id.0))
     {
-        let address = resist_ownership::parse_address(&o.payout_address, state.settings.network)
-            .map_err(|e| {
-                ApiError::Internal(format!("payout address of operator {}: {e}", o.id.0))
-            })?;
+        let address =
+            resist_ownership::parse_address(o.payout_address.as_str(), state.settings.network)
+                .map_err(|e| {
+                    ApiError::Internal(format!("payout address of operator {}: {e}", o.id.0))
+                })?;
         op_inputs.push(OperatorInput {
             operator: o.id.0,
-            payout_address: o.payout_address.clone(),
+            payout_address: o.payout_address.to_string(),
             address_type: address_type(address.kind())?,
             credit_sat: credits.get(&o.id.0).copied().unwrap_or(0),
         });

@@ -31,11 +31,10 @@ use resist_clock::UnixTime;
 use resist_measure::{Observation, Side, classify};
 use resist_proto::Invalid;
 use resist_proto::api::{
-    Assignment, Assignments, MAX_REPORTS_PER_BATCH, NodeStatusView, Receipt, ReportBatch,
-    ReportReceipts, WindowStatusView,
+    Assignment, Assignments, MAX_REPORTS_PER_BATCH, NodeStatusView, Receipt, ReceiptStatus,
+    ReportBatch, ReportReceipts, WindowStatusView,
 };
 use resist_proto::endpoint::Endpoint;
-use resist_proto::region::{self, Region};
 use resist_proto::report::{Outcome, Report};
 use resist_store::{
     ConflictKind, Ingested, NewReport, Node, NodeId, Probe, ProbeId, Store, StoreError,
@@ -110,13 +109,9 @@ pub(crate) async fn ensure_planned<S: Store>(
     let nodes: Vec<NodeId> = state.store.nodes().await?.iter().map(|n| n.id).collect();
     let (mut censored, mut free) = (Vec::new(), Vec::new());
     for p in state.store.probes().await?.iter().filter(|p| p.enabled) {
-        match p.region.parse::<Region>().map(|r| r.side()) {
-            Ok(region::Side::Censored) => censored.push(p.id),
-            Ok(region::Side::Free) => free.push(p.id),
-            Err(_) => tracing::warn!(
-                probe = p.id.0,
-                "probe with an unreadable region label is not assigned"
-            ),
+        match p.region.side() {
+            Side::Censored => censored.push(p.id),
+            Side::Free => free.push(p.id),
         }
     }
     let m = &state.settings.measurement;
@@ -162,7 +157,7 @@ pub(crate) async fn assignments<S: Store>(
         window_start: start,
         window_end: start.saturating_add(m.window_secs()),
         canary: m.canary_advertise.clone(),
-        region: probe.region,
+        region: probe.region.to_string(),
         nodes: nodes
             .into_iter()
             .map(|(n, reported)| Assignment {
@@ -210,7 +205,7 @@ pub(crate) async fn reports<S: Store>(
 fn refused(report_id: &str, reason: impl Into<String>) -> Receipt {
     Receipt {
         report_id: report_id.to_owned(),
-        status: "refused".into(),
+        status: ReceiptStatus::Refused,
         reason: Some(reason.into()),
     }
 }
@@ -265,7 +260,7 @@ async fn ingest_one<S: Store>(
         window: report.window,
         node: NodeId(report.node),
         measured_at: UnixTime(report.measured_at),
-        outcome: outcome.as_str().to_owned(),
+        outcome,
         reply_code: report.reply_code,
         connect_us: report.connect_us,
         handshake_us: report.handshake_us,
@@ -275,8 +270,8 @@ async fn ingest_one<S: Store>(
         signed,
     };
     let status = match state.store.insert_report(&row, now).await {
-        Ok(Ingested::Accepted) => "accepted",
-        Ok(Ingested::Duplicate) => "duplicate",
+        Ok(Ingested::Accepted) => ReceiptStatus::Accepted,
+        Ok(Ingested::Duplicate) => ReceiptStatus::Duplicate,
         Err(StoreError::Conflict(ConflictKind::AlreadyReported)) => {
             return Ok(refused(
                 &id,
@@ -293,7 +288,7 @@ async fn ingest_one<S: Store>(
     };
     Ok(Receipt {
         report_id: id,
-        status: status.into(),
+        status,
         reason: None,
     })
 }
@@ -404,21 +399,14 @@ pub async fn node_status<S: Store>(
     // node → window → observations
     let mut by_node: BTreeMap<NodeId, BTreeMap<i64, Vec<Observation>>> = BTreeMap::new();
     for s in &summaries {
-        let Ok(region) = s.region.parse::<Region>() else {
-            continue;
-        };
-        let side = match region.side() {
-            region::Side::Censored => Side::Censored,
-            region::Side::Free => Side::Free,
-        };
         by_node
             .entry(s.node)
             .or_default()
             .entry(s.window)
             .or_default()
             .push(Observation {
-                side,
-                relayed: s.outcome == Outcome::Relayed.as_str(),
+                side: s.region.side(),
+                relayed: s.outcome.relayed(),
             });
     }
     Ok(nodes
@@ -435,7 +423,7 @@ pub async fn node_status<S: Store>(
                             WindowStatusView {
                                 window,
                                 window_start: m.window_start(window),
-                                status: v.status().as_str().to_owned(),
+                                status: v.status(),
                                 censored_relayed: v.censored_relayed,
                                 censored_failed: v.censored_failed,
                                 free_relayed: v.free_relayed,

@@ -33,6 +33,7 @@ use resist_grants::payout::bitcoin::{
     Amount, CompactTarget, Network as BtcNetwork, OutPoint, Psbt, ScriptBuf, Sequence, Transaction,
     TxIn, TxMerkleNode, TxOut, Txid, Witness,
 };
+use resist_measure::Status;
 use resist_ownership::{AddressKind, Network};
 use resist_proto::api::NodeStatusView;
 
@@ -345,7 +346,7 @@ fn the_funder_closes_exports_signs_finalizes_and_broadcasts_with_the_cli() {
             .unwrap();
         if nodes
             .iter()
-            .any(|n| n.history.iter().any(|w| w.status == "ok"))
+            .any(|n| n.history.iter().any(|w| w.status == Status::Ok))
         {
             break;
         }

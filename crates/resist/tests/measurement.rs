@@ -25,7 +25,7 @@ use common::{NodeProcess, free_port, resist_command, write_file};
 use resist_coordinator::client::Client;
 use resist_ownership::{AddressKind, Network};
 use resist_proto::api::NodeStatusView;
-use resist_store::Store;
+use resist_store::prelude::*;
 use tokio::time::Instant;
 
 const ADMIN: &str = "measurement-test-admin-token";
@@ -179,7 +179,7 @@ fn seen(nodes: &[NodeStatusView], port: u16, status: &str) -> bool {
     nodes
         .iter()
         .filter(|n| n.endpoint.port == port)
-        .any(|n| n.history.iter().any(|w| w.status == status))
+        .any(|n| n.history.iter().any(|w| w.status.as_str() == status))
 }
 
 #[test]
