@@ -414,3 +414,80 @@ pub struct WindowStatusView {
     /// Probes of one region disagreed (some relayed, some failed).
     pub disagreement: bool,
 }
+
+#[cfg(test)]
+mod test {
+    use resist_measure::Status;
+
+    use super::*;
+
+    #[test]
+    fn statuses_keep_their_wire_names() {
+        for status in Status::ALL {
+            let view = WindowStatusView {
+                window: 1,
+                window_start: 2,
+                status,
+                censored_relayed: 0,
+                censored_failed: 0,
+                free_relayed: 0,
+                free_failed: 0,
+                disagreement: false,
+            };
+            let json = serde_json::to_value(&view).unwrap();
+            assert_eq!(json["status"], status.as_str());
+            assert_eq!(
+                serde_json::from_value::<WindowStatusView>(json).unwrap(),
+                view
+            );
+        }
+        let mut json = serde_json::to_value(WindowStatusView {
+            window: 1,
+            window_start: 2,
+            status: Status::Ok,
+            censored_relayed: 0,
+            censored_failed: 0,
+            free_relayed: 0,
+            free_failed: 0,
+            disagreement: false,
+        })
+        .unwrap();
+        json["status"] = "OK".into();
+        assert!(serde_json::from_value::<WindowStatusView>(json).is_err());
+    }
+
+    #[test]
+    fn receipt_statuses_keep_their_wire_names_and_tolerate_new_ones() {
+        for (status, name) in
+            ReceiptStatus::SENT
+                .into_iter()
+                .zip(["accepted", "duplicate", "refused"])
+        {
+            assert_eq!(serde_json::to_value(&status).unwrap(), name);
+            assert_eq!(
+                serde_json::from_value::<ReceiptStatus>(name.into()).unwrap(),
+                status
+            );
+            assert_eq!(ReceiptStatus::from(name), status);
+        }
+        let later: ReceiptStatus = serde_json::from_value("postponed".into()).unwrap();
+        assert_eq!(later, ReceiptStatus::Unrecognised("postponed".into()));
+        assert_eq!(serde_json::to_value(&later).unwrap(), "postponed");
+    }
+
+    #[test]
+    fn status_schemas_list_the_names() {
+        use utoipa::PartialSchema as _;
+        let receipt = serde_json::to_value(Receipt::schema()).unwrap();
+        assert_eq!(
+            receipt["properties"]["status"]["enum"],
+            serde_json::json!(["accepted", "duplicate", "refused"])
+        );
+        let window = serde_json::to_value(WindowStatusView::schema()).unwrap();
+        assert_eq!(
+            window["properties"]["status"]["enum"],
+            serde_json::json!(["ok", "blocked", "down", "unknown"])
+        );
+        assert_eq!(window["properties"]["status"]["type"], "string");
+    }
+}
