@@ -136,11 +136,11 @@ async fn requester<S: Store>(
 
 /// The status of a node's newest window with censored-region reports
 /// (UNKNOWN windows say nothing about censored users), if any.
-fn latest_classified(view: &NodeStatusView) -> Option<&str> {
+fn latest_classified(view: &NodeStatusView) -> Option<Status> {
     view.history
         .iter()
-        .map(|w| w.status.as_str())
-        .find(|s| *s != Status::Unknown.as_str())
+        .map(|w| w.status)
+        .find(|s| *s != Status::Unknown)
 }
 
 /// The nodes whose latest classified status is OK.
@@ -150,7 +150,7 @@ async fn eligible<S: Store>(state: &AppState<S>) -> Result<Vec<Node>, ApiError> 
     let ok: HashSet<i64> = measure::node_status(state, &nodes, windows)
         .await?
         .iter()
-        .filter(|v| latest_classified(v) == Some(Status::Ok.as_str()))
+        .filter(|v| latest_classified(v) == Some(Status::Ok))
         .map(|v| v.node)
         .collect();
     Ok(nodes.into_iter().filter(|n| ok.contains(&n.id.0)).collect())

@@ -24,11 +24,9 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use resist_grants::{AddressType, EpochInputs, NodeInput, OperatorInput, Report};
-use resist_measure::{Observation, Side, Tally, throughput_bps};
+use resist_measure::{Tally, throughput_bps};
 use resist_ownership::AddressKind;
 use resist_proto::Invalid;
-use resist_proto::region::{self, Region};
-use resist_proto::report::Outcome;
 use resist_store::{Node, NodeId, Store};
 use serde::Deserialize;
 
@@ -130,15 +128,8 @@ pub async fn epoch_inputs<S: Store>(
     let mut samples: BTreeMap<NodeId, Vec<u64>> = BTreeMap::new();
     if first <= last {
         for s in store.report_summaries(first, last).await? {
-            let Ok(region) = s.region.parse::<Region>() else {
-                continue;
-            };
-            let side = match region.side() {
-                region::Side::Censored => Side::Censored,
-                region::Side::Free => Side::Free,
-            };
-            let relayed = s.outcome == Outcome::Relayed.as_str();
-            tally.record(s.node, s.window, Observation { side, relayed });
+            let relayed = s.outcome.relayed();
+            tally.record(s.node, s.window, s.observation());
             if let Some(bps) = throughput_bps(s.sample_bytes, s.sample_us).filter(|_| relayed) {
                 samples.entry(s.node).or_default().push(bps);
             }
@@ -151,13 +142,13 @@ pub async fn epoch_inputs<S: Store>(
         .iter()
         .filter(|o| with_nodes.contains(&o.id.0) || credits.contains_key(&o.id.0))
     {
-        let address = resist_ownership::parse_address(&o.payout_address, settings.network)
+        let address = resist_ownership::parse_address(o.payout_address.as_str(), settings.network)
             .map_err(|e| {
                 ApiError::Internal(format!("payout address of operator {}: {e}", o.id.0))
             })?;
         op_inputs.push(OperatorInput {
             operator: o.id.0,
-            payout_address: o.payout_address.clone(),
+            payout_address: o.payout_address.to_string(),
             address_type: address_type(address.kind())?,
             credit_sat: credits.get(&o.id.0).copied().unwrap_or(0),
         });

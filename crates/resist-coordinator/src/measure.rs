@@ -23,14 +23,13 @@ use std::sync::Arc;
 use axum::extract::State;
 use base64::Engine as _;
 use resist_clock::UnixTime;
-use resist_measure::{Observation, Side, Tally, plan};
+use resist_measure::{Side, Tally, plan};
 use resist_proto::Invalid;
 use resist_proto::api::{
-    Assignment, Assignments, MAX_REPORTS_PER_BATCH, NodeStatusView, Receipt, ReportBatch,
-    ReportReceipts, WindowStatusView,
+    Assignment, Assignments, MAX_REPORTS_PER_BATCH, NodeStatusView, Receipt, ReceiptStatus,
+    ReportBatch, ReportReceipts, WindowStatusView,
 };
 use resist_proto::endpoint::Endpoint;
-use resist_proto::region::{self, Region};
 use resist_proto::report::{Outcome, Report};
 use resist_store::{ConflictKind, Ingested, NewReport, Node, NodeId, Probe, Store, StoreError};
 use serde::Deserialize;
@@ -53,13 +52,9 @@ pub(crate) async fn ensure_planned<S: Store>(
     let nodes: Vec<NodeId> = state.store.nodes().await?.iter().map(|n| n.id).collect();
     let (mut censored, mut free) = (Vec::new(), Vec::new());
     for p in state.store.probes().await?.iter().filter(|p| p.enabled) {
-        match p.region.parse::<Region>().map(|r| r.side()) {
-            Ok(region::Side::Censored) => censored.push(p.id),
-            Ok(region::Side::Free) => free.push(p.id),
-            Err(_) => tracing::warn!(
-                probe = p.id.0,
-                "probe with an unreadable region label is not assigned"
-            ),
+        match p.region.side() {
+            Side::Censored => censored.push(p.id),
+            Side::Free => free.push(p.id),
         }
     }
     let per_node = state.settings.measurement.probes_per_node();
@@ -97,7 +92,7 @@ pub(crate) async fn assignments<S: Store>(
         window_start: windows.start(window),
         window_end: windows.end(window),
         canary: m.canary_advertise.clone(),
-        region: probe.region,
+        region: probe.region.to_string(),
         nodes: nodes
             .into_iter()
             .map(|(n, reported)| Assignment {
@@ -144,7 +139,7 @@ pub(crate) async fn reports<S: Store>(
 fn refused(report_id: &str, reason: impl Into<String>) -> Receipt {
     Receipt {
         report_id: report_id.to_owned(),
-        status: "refused".into(),
+        status: ReceiptStatus::Refused,
         reason: Some(reason.into()),
     }
 }
@@ -188,7 +183,7 @@ async fn ingest_one<S: Store>(
         window: report.window,
         node: NodeId(report.node),
         measured_at: UnixTime(report.measured_at),
-        outcome: outcome.as_str().to_owned(),
+        outcome,
         reply_code: report.reply_code,
         connect_us: report.connect_us,
         handshake_us: report.handshake_us,
@@ -198,8 +193,8 @@ async fn ingest_one<S: Store>(
         signed,
     };
     let status = match state.store.insert_report(&row, now).await {
-        Ok(Ingested::Accepted) => "accepted",
-        Ok(Ingested::Duplicate) => "duplicate",
+        Ok(Ingested::Accepted) => ReceiptStatus::Accepted,
+        Ok(Ingested::Duplicate) => ReceiptStatus::Duplicate,
         Err(StoreError::Conflict(ConflictKind::AlreadyReported)) => {
             return Ok(refused(
                 &id,
@@ -216,7 +211,7 @@ async fn ingest_one<S: Store>(
     };
     Ok(Receipt {
         report_id: id,
-        status: status.into(),
+        status,
         reason: None,
     })
 }
@@ -289,15 +284,7 @@ pub async fn node_status<S: Store>(
         .await?;
     let mut tally = Tally::new();
     for s in &summaries {
-        let Ok(region) = s.region.parse::<Region>() else {
-            continue;
-        };
-        let side = match region.side() {
-            region::Side::Censored => Side::Censored,
-            region::Side::Free => Side::Free,
-        };
-        let relayed = s.outcome == Outcome::Relayed.as_str();
-        tally.record(s.node, s.window, Observation { side, relayed });
+        tally.record(s.node, s.window, s.observation());
     }
     Ok(nodes
         .iter()
@@ -308,7 +295,7 @@ pub async fn node_status<S: Store>(
                 .map(|(window, v)| WindowStatusView {
                     window,
                     window_start: windows_of.start(window),
-                    status: v.status().as_str().to_owned(),
+                    status: v.status(),
                     censored_relayed: v.censored_relayed,
                     censored_failed: v.censored_failed,
                     free_relayed: v.free_relayed,

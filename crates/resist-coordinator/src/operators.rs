@@ -22,8 +22,8 @@ use resist_proto::api::{
 };
 use resist_proto::endpoint::NodeSpec;
 use resist_store::{
-    ChangeProof, NewNode, NewOperator, NodeId, NodeUpdate, Operator, OperatorId, Protocol,
-    Signature, Store,
+    ChangeProof, CheckedAddress, NewNode, NewOperator, NodeId, NodeUpdate, Operator, OperatorId,
+    Protocol, Signature, Store,
 };
 
 use crate::auth::{Admin, CallingOperator};
@@ -90,7 +90,7 @@ pub(crate) async fn register<S: Store>(
     )?;
     let token = new_token();
     let operator = NewOperator {
-        payout_address: address.as_str().to_owned(),
+        payout_address: CheckedAddress::new(address.as_str()),
         token_hash: token_hash(&token),
     };
     let (operator, nodes) = state
@@ -270,7 +270,12 @@ pub(crate) async fn change_payout<S: Store>(
     )?;
     let operator = state
         .store
-        .change_payout(operator.id, new.as_str(), &proof, state.clock.now())
+        .change_payout(
+            operator.id,
+            &CheckedAddress::new(new.as_str()),
+            &proof,
+            state.clock.now(),
+        )
         .await?;
     let nodes = state.store.nodes_of(operator.id).await?;
     Ok(axum::Json(views::operator(&operator, &nodes)))
@@ -419,8 +424,9 @@ async fn operator_of<S: Store>(
         .operator(OperatorId(id))
         .await?
         .ok_or(ApiError::NotFound("operator"))?;
-    let address = resist_ownership::parse_address(&operator.payout_address, state.settings.network)
-        .map_err(|e| {
+    let address =
+        resist_ownership::parse_address(operator.payout_address.as_str(), state.settings.network)
+            .map_err(|e| {
             ApiError::Internal(format!(
                 "stored payout address of operator {id} does not parse: {e}"
             ))

@@ -33,13 +33,7 @@ pub(crate) async fn enrol_probe<S: Store>(
     let region: Region = req.region.parse()?;
     let probe = state
         .store
-        .enrol_probe(
-            &NewProbe {
-                public_key,
-                region: region.to_string(),
-            },
-            state.clock.now(),
-        )
+        .enrol_probe(&NewProbe { public_key, region }, state.clock.now())
         .await?;
     tracing::info!(probe = probe.id.0, region = %probe.region, "probe enrolled");
     Ok((StatusCode::CREATED, axum::Json(views::probe(&probe))))

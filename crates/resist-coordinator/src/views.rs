@@ -29,7 +29,7 @@ pub(crate) fn node(n: &Node) -> NodeView {
 pub(crate) fn operator(o: &Operator, nodes: &[Node]) -> OperatorView {
     OperatorView {
         id: o.id.0,
-        payout_address: o.payout_address.clone(),
+        payout_address: o.payout_address.to_string(),
         created_at: o.created_at.seconds(),
         updated_at: o.updated_at.seconds(),
         nodes: nodes.iter().map(node).collect(),
@@ -40,7 +40,7 @@ pub(crate) fn probe(p: &Probe) -> ProbeView {
     ProbeView {
         id: p.id.0,
         public_key: hex::encode(p.public_key),
-        region: p.region.clone(),
+        region: p.region.to_string(),
         enabled: p.enabled,
         enrolled_at: p.enrolled_at.seconds(),
         updated_at: p.updated_at.seconds(),

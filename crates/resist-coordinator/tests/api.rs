@@ -16,7 +16,8 @@ use resist_proto::api::{
     ProbeView, Registered, RotateTokenRequest, TokenIssued, UpdateNodeRequest,
 };
 use resist_proto::endpoint::Endpoint;
-use resist_store::{OperatorId, SqliteStore, Store};
+use resist_store::prelude::*;
+use resist_store::{OperatorId, SqliteStore};
 
 async fn start() -> (Harness<SqliteStore>, tempfile::TempDir) {
     start_with(settings()).await

@@ -38,7 +38,8 @@ use resist_ownership::{AddressKind, Network, PayoutAddress};
 use resist_proto::action::Action;
 use resist_proto::api::{OperatorView, RegisterRequest, Registered};
 use resist_proto::endpoint::NodeSpec;
-use resist_store::{OperatorId, SqliteStore, Store};
+use resist_store::prelude::*;
+use resist_store::{OperatorId, SqliteStore};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 

@@ -12,10 +12,12 @@ use common::{Harness, Wallet, node, settings, signed_register};
 use ed25519_dalek::SigningKey;
 use reqwest::StatusCode;
 use resist_client::{ClientError, Method};
+use resist_measure::Status;
 use resist_ownership::AddressKind;
 use resist_proto::api::{Assignments, NodeStatusView, ProbeView, Registered, ReportReceipts};
 use resist_proto::report::{Outcome, Report};
-use resist_store::{SqliteStore, Store};
+use resist_store::SqliteStore;
+use resist_store::prelude::*;
 
 fn statuses(receipts: &ReportReceipts) -> Vec<(&str, Option<&str>)> {
     receipts
@@ -273,7 +275,7 @@ async fn reports_are_checked_before_they_count() {
         .await
         .unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].report.outcome, "canary_mismatch");
+    assert_eq!(stored[0].report.outcome, Outcome::CanaryMismatch);
 
     // Only the accepted reports are stored, each once.
     assert_eq!(
@@ -328,9 +330,9 @@ async fn status_follows_the_reports() {
             .clone()
             .unwrap()
     };
-    assert_eq!(of(first).status, "ok");
+    assert_eq!(of(first).status, Status::Ok);
     assert_eq!((of(first).censored_relayed, of(first).free_relayed), (2, 1));
-    assert_eq!(of(second).status, "blocked");
+    assert_eq!(of(second).status, Status::Blocked);
     assert_eq!(
         (of(second).censored_failed, of(second).free_relayed),
         (2, 1)

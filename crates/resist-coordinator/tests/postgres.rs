@@ -10,7 +10,8 @@ use reqwest::StatusCode;
 use resist_client::ClientError;
 use resist_ownership::AddressKind;
 use resist_proto::api::{OperatorView, Registered};
-use resist_store::{PostgresStore, Store};
+use resist_store::PostgresStore;
+use resist_store::prelude::*;
 use resist_testkit::postgres::TempPostgres;
 
 #[tokio::test]

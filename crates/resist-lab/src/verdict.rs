@@ -46,7 +46,11 @@ pub fn windows_of(views: &[NodeStatusView], host: &str, port: u16) -> Vec<(i64, 
     let mut w: Vec<(i64, String)> = views
         .iter()
         .filter(|v| v.endpoint.host == host && v.endpoint.port == port)
-        .flat_map(|v| v.history.iter().map(|h| (h.window, h.status.clone())))
+        .flat_map(|v| {
+            v.history
+                .iter()
+                .map(|h| (h.window, h.status.as_str().to_owned()))
+        })
         .collect();
     w.sort();
     w
@@ -164,7 +168,7 @@ mod test {
                 .map(|(w, s)| WindowStatusView {
                     window: *w,
                     window_start: w * 4,
-                    status: (*s).into(),
+                    status: resist_measure::Status::from_name(s).expect("a status name"),
                     censored_relayed: 0,
                     censored_failed: 0,
                     free_relayed: 0,

@@ -12,12 +12,13 @@ pub use assign::{ProbesPerNode, plan};
 pub use tally::{Tally, throughput_bps};
 pub use windows::Windows;
 
-/// Which side of the censor a report came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Which side of the censor a probe measures from (the side of its region
+/// label, `censored:…` or `free:…`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Side {
-    /// A probe inside a censored network.
+    /// Inside a censored network: its successes are the service grants pay for.
     Censored,
-    /// A probe outside.
+    /// Outside: tells a blocked node from a dead one.
     Free,
 }
 
@@ -44,6 +45,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status.
+    pub const ALL: [Status; 4] = [Status::Ok, Status::Blocked, Status::Down, Status::Unknown];
+
     /// Stable lower-case name for APIs and pages.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +56,11 @@ impl Status {
             Status::Down => "down",
             Status::Unknown => "unknown",
         }
+    }
+
+    /// The status named `name` (as [`Status::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 

@@ -32,7 +32,8 @@ use base64::engine::general_purpose::STANDARD;
 use resist_client::{Client, ClientError, Method};
 use resist_clock::Clock;
 use resist_proto::api::{
-    Assignment, Assignments, MAX_REPORTS_PER_BATCH, Receipt, ReportBatch, ReportReceipts,
+    Assignment, Assignments, MAX_REPORTS_PER_BATCH, Receipt, ReceiptStatus, ReportBatch,
+    ReportReceipts,
 };
 use resist_proto::endpoint::EndpointRules;
 use resist_proto::probe_auth;
@@ -476,15 +477,15 @@ pub fn dispositions(sent: &[[u8; 16]], receipts: &[Receipt]) -> Vec<([u8; 16], D
                 None => Disposition::Keep {
                     why: "no receipt".into(),
                 },
-                Some(r) => match r.status.as_str() {
-                    "accepted" | "duplicate" => Disposition::Remove,
-                    "refused" => Disposition::Reject {
+                Some(r) => match &r.status {
+                    ReceiptStatus::Accepted | ReceiptStatus::Duplicate => Disposition::Remove,
+                    ReceiptStatus::Refused => Disposition::Reject {
                         reason: r
                             .reason
                             .clone()
                             .unwrap_or_else(|| "refused without a reason".into()),
                     },
-                    other => Disposition::Keep {
+                    ReceiptStatus::Unrecognised(other) => Disposition::Keep {
                         why: format!("unknown receipt status {other:?}"),
                     },
                 },

@@ -274,10 +274,108 @@ pub struct Receipt {
     pub report_id: String,
     /// `accepted` (stored now), `duplicate` (stored before: drop it from the
     /// queue), or `refused` (never stored; `reason` says why; do not resend).
-    pub status: String,
+    #[schema(schema_with = receipt_status_schema)]
+    pub status: ReceiptStatus,
     /// Why it was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// What the coordinator did with a report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiptStatus {
+    /// Stored now.
+    Accepted,
+    /// Stored before: drop it from the queue.
+    Duplicate,
+    /// Never stored (`reason` says why); do not resend.
+    Refused,
+    /// A status this version does not know, from a newer coordinator: a probe
+    /// keeps the report and sends it again later. Never sent by this version.
+    #[serde(untagged)]
+    Unrecognised(String),
+}
+
+impl ReceiptStatus {
+    /// The statuses this version sends, by name.
+    pub const SENT: [ReceiptStatus; 3] = [
+        ReceiptStatus::Accepted,
+        ReceiptStatus::Duplicate,
+        ReceiptStatus::Refused,
+    ];
+
+    /// The status's name on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ReceiptStatus::Accepted => "accepted",
+            ReceiptStatus::Duplicate => "duplicate",
+            ReceiptStatus::Refused => "refused",
+            ReceiptStatus::Unrecognised(name) => name,
+        }
+    }
+}
+
+impl PartialEq<&str> for ReceiptStatus {
+    /// Whether this is the status named `name` on the wire.
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
+}
+
+impl From<&str> for ReceiptStatus {
+    /// The status named `name`; a name this version does not send is
+    /// [`ReceiptStatus::Unrecognised`].
+    fn from(name: &str) -> ReceiptStatus {
+        ReceiptStatus::SENT
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .unwrap_or_else(|| ReceiptStatus::Unrecognised(name.to_owned()))
+    }
+}
+
+/// A string schema listing `values`, for fields whose Rust type carries its
+/// own names (a status of `resist-measure`, or an enum with a catch-all).
+fn names_schema<'a>(
+    description: &str,
+    values: impl IntoIterator<Item = &'a str>,
+) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(description))
+        .enum_values(Some(values))
+        .build()
+}
+
+fn receipt_status_schema() -> utoipa::openapi::Object {
+    names_schema(
+        "`accepted` (stored now), `duplicate` (stored before: drop it from the queue), or \
+         `refused` (never stored; `reason` says why; do not resend).",
+        ["accepted", "duplicate", "refused"],
+    )
+}
+
+fn window_status_schema() -> utoipa::openapi::Object {
+    names_schema(
+        "`ok`, `blocked`, `down` or `unknown`.",
+        resist_measure::Status::ALL.map(resist_measure::Status::as_str),
+    )
+}
+
+/// `resist_measure::Status` by its name (`ok`, `blocked`, `down`, `unknown`).
+mod status_name {
+    use resist_measure::Status;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub(super) fn serialize<S: Serializer>(status: &Status, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(status.as_str())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Status, D::Error> {
+        let name = String::deserialize(d)?;
+        Status::from_name(&name)
+            .ok_or_else(|| D::Error::custom(format!("unknown window status {name:?}")))
+    }
 }
 
 /// A node's measured status, now and over past windows.
@@ -304,7 +402,9 @@ pub struct WindowStatusView {
     /// When it started (Unix seconds).
     pub window_start: i64,
     /// `ok`, `blocked`, `down` or `unknown`.
-    pub status: String,
+    #[serde(with = "status_name")]
+    #[schema(schema_with = window_status_schema)]
+    pub status: resist_measure::Status,
     /// Censored-region reports that relayed.
     pub censored_relayed: u32,
     /// Censored-region reports that failed.
@@ -315,4 +415,81 @@ pub struct WindowStatusView {
     pub free_failed: u32,
     /// Probes of one region disagreed (some relayed, some failed).
     pub disagreement: bool,
+}
+
+#[cfg(test)]
+mod test {
+    use resist_measure::Status;
+
+    use super::*;
+
+    #[test]
+    fn statuses_keep_their_wire_names() {
+        for status in Status::ALL {
+            let view = WindowStatusView {
+                window: 1,
+                window_start: 2,
+                status,
+                censored_relayed: 0,
+                censored_failed: 0,
+                free_relayed: 0,
+                free_failed: 0,
+                disagreement: false,
+            };
+            let json = serde_json::to_value(&view).unwrap();
+            assert_eq!(json["status"], status.as_str());
+            assert_eq!(
+                serde_json::from_value::<WindowStatusView>(json).unwrap(),
+                view
+            );
+        }
+        let mut json = serde_json::to_value(WindowStatusView {
+            window: 1,
+            window_start: 2,
+            status: Status::Ok,
+            censored_relayed: 0,
+            censored_failed: 0,
+            free_relayed: 0,
+            free_failed: 0,
+            disagreement: false,
+        })
+        .unwrap();
+        json["status"] = "OK".into();
+        assert!(serde_json::from_value::<WindowStatusView>(json).is_err());
+    }
+
+    #[test]
+    fn receipt_statuses_keep_their_wire_names_and_tolerate_new_ones() {
+        for (status, name) in
+            ReceiptStatus::SENT
+                .into_iter()
+                .zip(["accepted", "duplicate", "refused"])
+        {
+            assert_eq!(serde_json::to_value(&status).unwrap(), name);
+            assert_eq!(
+                serde_json::from_value::<ReceiptStatus>(name.into()).unwrap(),
+                status
+            );
+            assert_eq!(ReceiptStatus::from(name), status);
+        }
+        let later: ReceiptStatus = serde_json::from_value("postponed".into()).unwrap();
+        assert_eq!(later, ReceiptStatus::Unrecognised("postponed".into()));
+        assert_eq!(serde_json::to_value(&later).unwrap(), "postponed");
+    }
+
+    #[test]
+    fn status_schemas_list_the_names() {
+        use utoipa::PartialSchema as _;
+        let receipt = serde_json::to_value(Receipt::schema()).unwrap();
+        assert_eq!(
+            receipt["properties"]["status"]["enum"],
+            serde_json::json!(["accepted", "duplicate", "refused"])
+        );
+        let window = serde_json::to_value(WindowStatusView::schema()).unwrap();
+        assert_eq!(
+            window["properties"]["status"]["enum"],
+            serde_json::json!(["ok", "blocked", "down", "unknown"])
+        );
+        assert_eq!(window["properties"]["status"]["type"], "string");
+    }
 }

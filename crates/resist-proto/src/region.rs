@@ -9,14 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Invalid;
 
-/// Whether a probe measures from inside a censored network or from outside.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Side {
-    /// Inside a censored network: its successes are the service grants pay for.
-    Censored,
-    /// Outside: tells a blocked node from a dead one.
-    Free,
-}
+/// Whether a probe measures from inside a censored network or from outside:
+/// the measurement vocabulary's own type, so a region's side is what
+/// classification takes.
+pub use resist_measure::Side;
 
 /// A probe's region, e.g. `censored:RU` or `free:DE`, optionally with a
 /// sub-label (`censored:RU-MOW`, `free:DE-fra1`).

@@ -3,6 +3,9 @@
 //! here; the schema's constraints are the last line, not the first.
 
 use resist_clock::UnixTime;
+use resist_measure::Observation;
+use resist_proto::region::Region;
+use resist_proto::report::Outcome;
 use serde::{Deserialize, Serialize};
 
 /// Database id of an operator.
@@ -47,11 +50,54 @@ impl Protocol {
     }
 }
 
+/// A payout address that was checked before it reached the store: the
+/// normalised text (bech32 lower-case) of an address the caller parsed for
+/// its network (in resist, `resist_ownership::parse_address`).
+///
+/// The store cannot check an address itself (that takes the network and
+/// rust-bitcoin, which only the coordinator has), so the type carries the
+/// caller's word: it is made from checked text ([`CheckedAddress::new`]) and
+/// read back as that text. A reader that needs the rust-bitcoin address
+/// parses it again; a failure then means a corrupt row, never user input.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CheckedAddress(String);
+
+impl CheckedAddress {
+    /// `normalised` must be the text of an address already checked for the
+    /// network, in its normal form (what `PayoutAddress::as_str` gives).
+    pub fn new(normalised: impl Into<String>) -> CheckedAddress {
+        CheckedAddress(normalised.into())
+    }
+
+    /// The address text, as stored and shown.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for CheckedAddress {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for CheckedAddress {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Display for CheckedAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An operator about to be registered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewOperator {
-    /// The proven payout address, normalised (bech32 lower-case).
-    pub payout_address: String,
+    /// The proven payout address.
+    pub payout_address: CheckedAddress,
     /// SHA-256 of the operator's access token (the token itself is never stored).
     pub token_hash: [u8; 32],
 }
@@ -62,7 +108,7 @@ pub struct Operator {
     /// Its id.
     pub id: OperatorId,
     /// Where its grants go.
-    pub payout_address: String,
+    pub payout_address: CheckedAddress,
     /// When it registered.
     pub created_at: UnixTime,
     /// When its payout address or token last changed.
@@ -178,8 +224,8 @@ pub struct ProofRecord {
 pub struct NewProbe {
     /// Its ed25519 public key.
     pub public_key: [u8; 32],
-    /// Its region label, e.g. `censored:RU` or `free:DE` (validated by the caller).
-    pub region: String,
+    /// Its region, e.g. `censored:RU` or `free:DE`.
+    pub region: Region,
 }
 
 /// An enrolled probe.
@@ -189,8 +235,8 @@ pub struct Probe {
     pub id: ProbeId,
     /// Its ed25519 public key.
     pub public_key: [u8; 32],
-    /// Its region label.
-    pub region: String,
+    /// Its region.
+    pub region: Region,
     /// Whether its reports are accepted.
     pub enabled: bool,
     /// When it was enrolled.
@@ -212,9 +258,7 @@ pub struct AssignmentRow {
     pub reported: bool,
 }
 
-/// A verified report about to be stored. `outcome` is a
-/// `resist_proto::report::Outcome` name (`relayed`, `connect_failed`, …),
-/// checked by the schema.
+/// A verified report about to be stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewReport {
     /// The probe that signed it.
@@ -228,7 +272,7 @@ pub struct NewReport {
     /// When the probe measured (its clock).
     pub measured_at: UnixTime,
     /// How the test ended.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// SOCKS5 reply code on a refused CONNECT, else 0.
     pub reply_code: u8,
     /// Microseconds to connect.
@@ -272,10 +316,10 @@ pub struct ReportSummary {
     pub node: NodeId,
     /// The probe.
     pub probe: ProbeId,
-    /// The probe's region label at the time of reading.
-    pub region: String,
-    /// The outcome name.
-    pub outcome: String,
+    /// The probe's region at the time of reading.
+    pub region: Region,
+    /// How the test ended.
+    pub outcome: Outcome,
     /// Microseconds for the canary round trip.
     pub rtt_us: u32,
     /// Bytes of throughput sample.
@@ -284,7 +328,18 @@ pub struct ReportSummary {
     pub sample_us: u32,
 }
 
-// --- grant epochs (issue 6) -----------------------------------------------------
+impl ReportSummary {
+    /// What classification counts of it: the probe's side, and whether the
+    /// node relayed to the canary.
+    pub fn observation(&self) -> Observation {
+        Observation {
+            side: self.region.side(),
+            relayed: self.outcome.relayed(),
+        }
+    }
+}
+
+// Grant epochs.
 
 /// Where an epoch's payout stands. Only moves forward, in this order; the
 /// database refuses anything else.
@@ -412,7 +467,7 @@ pub enum Recorded {
     Already(EpochState),
 }
 
-// --- distribution (issue 7) --------------------------------------------------
+// Invitations.
 
 /// An invitation's id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

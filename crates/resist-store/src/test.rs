@@ -1,17 +1,21 @@
-//! Unit tests of what the conformance suite cannot see through the trait:
-//! `$N` parameters on SQLite, connection settings, URL dispatch, and the
-//! schema's own constraints on both backends (raw SQL on the pool).
+//! Unit tests of what the conformance suite cannot see through the traits:
+//! `$N` parameters on SQLite, connection settings, URL dispatch, the schema's
+//! own constraints on both backends (raw SQL on the pool), that both
+//! backends' schemas have the same tables and columns, and that a stored
+//! value that does not read back is `Corrupt`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use resist_clock::UnixTime;
 use resist_testkit::postgres::TempPostgres;
 
+use crate::prelude::*;
 use crate::{
     AnyStore, ChangeProof, NewNode, NewOperator, PostgresStore, Protocol, SQLITE_FILE_NAME,
-    SqliteStore, Store, StoreError,
+    SqliteStore, StoreError,
 };
 
 /// The whole design (one SQL text for both backends) rests on this: sqlx-sqlite
@@ -424,7 +428,7 @@ async fn sqlite_schema_guards_epochs() {
 
 #[tokio::test]
 async fn postgres_schema_and_sharing() {
-    let Some(pg) = TempPostgres::start().expect("PostgreSQL failed to start") else {
+    let Some(pg) = TempPostgres::shared() else {
         return;
     };
 
@@ -467,7 +471,7 @@ async fn postgres_schema_and_sharing() {
     let request = |address: &str, token: u8, port: u16| {
         (
             NewOperator {
-                payout_address: address.into(),
+                payout_address: crate::CheckedAddress::new(address),
                 token_hash: [token; 32],
             },
             vec![NewNode {
@@ -506,4 +510,172 @@ async fn postgres_schema_and_sharing() {
 
 fn hex_of(byte: u8, n: usize) -> String {
     format!("{byte:02x}").repeat(n)
+}
+
+/// A probe whose stored region label does not parse (the schema only wants
+/// it non-empty) is reported as corrupt by every read, never skipped.
+#[tokio::test]
+async fn a_region_that_does_not_parse_is_corrupt() {
+    let s = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    sqlx::query(
+        "INSERT INTO probes (public_key, region, enabled, enrolled_at, updated_at) \
+         VALUES ($1, 'nowhere', 1, 0, 0)",
+    )
+    .bind(vec![7u8; 32])
+    .execute(s.pool())
+    .await
+    .unwrap();
+    for got in [
+        s.probes().await.map(|_| ()),
+        s.probe_by_key(&[7; 32]).await.map(|_| ()),
+    ] {
+        match got {
+            Err(StoreError::Corrupt(why)) => assert!(why.contains("nowhere"), "{why}"),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+}
+
+/// Every table and its columns (name → type family) after all migrations.
+type Schema = BTreeMap<String, BTreeMap<String, &'static str>>;
+
+/// The family a column type belongs to, so SQLite's and PostgreSQL's names
+/// for the same storage compare equal (SQLite keeps booleans as INTEGER).
+fn type_family(declared: &str) -> &'static str {
+    match declared.to_ascii_lowercase().as_str() {
+        "integer" | "bigint" | "smallint" | "boolean" => "integer",
+        "text" | "character varying" => "text",
+        "blob" | "bytea" => "bytes",
+        _ => "other",
+    }
+}
+
+async fn sqlite_schema(s: &SqliteStore) -> Schema {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%'",
+    )
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    let mut schema = Schema::new();
+    for table in tables {
+        let columns: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, type FROM pragma_table_info($1)")
+                .bind(&table)
+                .fetch_all(s.pool())
+                .await
+                .unwrap();
+        schema.insert(
+            table,
+            columns
+                .into_iter()
+                .map(|(name, ty)| (name, type_family(&ty)))
+                .collect(),
+        );
+    }
+    schema
+}
+
+async fn postgres_schema(s: &PostgresStore) -> Schema {
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text \
+         FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx\\_%'",
+    )
+    .fetch_all(s.pool())
+    .await
+    .unwrap();
+    let mut schema = Schema::new();
+    for (table, column, ty) in columns {
+        schema
+            .entry(table)
+            .or_default()
+            .insert(column, type_family(&ty));
+    }
+    schema
+}
+
+/// Every difference between two schemas, in words.
+fn differences(sqlite: &Schema, postgres: &Schema) -> Vec<String> {
+    let mut found = Vec::new();
+    for table in sqlite.keys().chain(postgres.keys()) {
+        let (Some(lite), Some(pg)) = (sqlite.get(table), postgres.get(table)) else {
+            let only = if sqlite.contains_key(table) {
+                "SQLite"
+            } else {
+                "PostgreSQL"
+            };
+            found.push(format!("table {table} only on {only}"));
+            continue;
+        };
+        for column in lite.keys().chain(pg.keys()) {
+            match (lite.get(column), pg.get(column)) {
+                (Some(a), Some(b)) if a != b => found.push(format!(
+                    "{table}.{column}: {a} on SQLite, {b} on PostgreSQL"
+                )),
+                (Some(_), None) => found.push(format!("{table}.{column} only on SQLite")),
+                (None, Some(_)) => found.push(format!("{table}.{column} only on PostgreSQL")),
+                _ => {}
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// The two migration sets describe one schema: the same tables, the same
+/// columns per table, of the same type family.
+#[tokio::test]
+async fn sqlite_and_postgres_schemas_match() {
+    let Some(pg) = TempPostgres::shared() else {
+        return;
+    };
+    let lite = sqlite_schema(&SqliteStore::connect("sqlite::memory:").await.unwrap()).await;
+    let postgres = postgres_schema(
+        &PostgresStore::connect(&pg.fresh_database().await)
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        lite.contains_key("operators") && lite.len() >= 10,
+        "{lite:?}"
+    );
+    let found = differences(&lite, &postgres);
+    assert!(
+        found.is_empty(),
+        "the schemas differ:\n{}",
+        found.join("\n")
+    );
+    let columns = |s: &Schema| s.values().map(BTreeMap::len).sum::<usize>();
+    assert_eq!(columns(&lite), columns(&postgres));
+}
+
+#[test]
+fn schema_differences_are_named() {
+    let schema = |tables: &[(&str, &[(&str, &'static str)])]| -> Schema {
+        tables
+            .iter()
+            .map(|(t, cs)| {
+                (
+                    (*t).to_owned(),
+                    cs.iter().map(|(c, ty)| ((*c).to_owned(), *ty)).collect(),
+                )
+            })
+            .collect()
+    };
+    let lite = schema(&[("a", &[("x", "integer"), ("y", "text")]), ("b", &[])]);
+    let pg = schema(&[("a", &[("x", "bytes"), ("z", "text")]), ("c", &[])]);
+    assert_eq!(
+        differences(&lite, &pg),
+        [
+            "a.x: integer on SQLite, bytes on PostgreSQL",
+            "a.y only on SQLite",
+            "a.z only on PostgreSQL",
+            "table b only on SQLite",
+            "table c only on PostgreSQL",
+        ]
+    );
 }

@@ -17,7 +17,9 @@
 use std::fs::File;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
+use std::process::ChildStdin;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -118,6 +120,52 @@ impl TempPostgres {
             // `pg` drops here: the failed server is stopped before the next try.
         }
         Err(last_error)
+    }
+
+    /// One server for the whole test process, started on first use, for test
+    /// binaries with many small tests (each takes a
+    /// [`fresh_database`](Self::fresh_database)). `None` when PostgreSQL is
+    /// not installed, as for [`start`](Self::start); panics where `start`
+    /// errs.
+    ///
+    /// A static is never dropped, so the server is stopped by a reaper: a
+    /// `sh` child waiting on a pipe from this process. When the process exits
+    /// the pipe closes, and the reaper stops the server (fast shutdown) and
+    /// removes its directory.
+    pub fn shared() -> Option<&'static TempPostgres> {
+        static SHARED: OnceLock<Option<(TempPostgres, ChildStdin)>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let pg = TempPostgres::start().expect("PostgreSQL failed to start")?;
+                let reaper = pg
+                    .spawn_reaper()
+                    .expect("cannot start the PostgreSQL reaper");
+                Some((pg, reaper))
+            })
+            .as_ref()
+            .map(|(pg, _)| pg)
+    }
+
+    /// Starts the reaper of [`shared`](Self::shared); returns the write end
+    /// of its pipe, to keep open for as long as the server should run.
+    fn spawn_reaper(&self) -> Result<ChildStdin, String> {
+        const REAPER: &str = "read -r _; kill -INT \"$1\"; \
+            i=0; while kill -0 \"$1\" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
+            kill -KILL \"$1\" 2>/dev/null; rm -rf \"$2\"";
+        let dir = self.dir.as_ref().ok_or("the server has no directory")?;
+        let mut reaper = Command::new("sh")
+            .args(["-c", REAPER, "resist-pg-reaper"])
+            .arg(self.server.id().to_string())
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run sh: {e}"))?;
+        reaper
+            .stdin
+            .take()
+            .ok_or_else(|| "no pipe to the reaper".into())
     }
 
     /// The URL of the `postgres` database as the superuser `postgres`.

@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use resist_client::Client;
+use resist_measure::Status;
 use resist_proto::api::{EnrolProbeRequest, NodeStatusView, OperatorView, ProbeView};
 use resist_proto::distribution::{CreateInvitationsRequest, InvitationView, InvitationsIssued};
 
@@ -343,7 +344,7 @@ pub fn render_status(nodes: &[NodeStatusView]) -> String {
     for n in nodes {
         let (status, counts) = match &n.latest {
             Some(w) => (
-                w.status.to_uppercase(),
+                w.status.as_str().to_uppercase(),
                 format!(
                     "censored {}/{} relayed, free {}/{}",
                     w.censored_relayed,
@@ -364,11 +365,11 @@ pub fn render_status(nodes: &[NodeStatusView]) -> String {
                 history.push('.');
                 expected = Some(e - 1);
             }
-            history.push(match w.status.as_str() {
-                "ok" => 'O',
-                "blocked" => 'B',
-                "down" => 'D',
-                _ => 'U',
+            history.push(match w.status {
+                Status::Ok => 'O',
+                Status::Blocked => 'B',
+                Status::Down => 'D',
+                Status::Unknown => 'U',
             });
             if w.disagreement {
                 history.push('!');
@@ -394,12 +395,12 @@ mod test {
 
     use super::*;
 
-    fn window(window: i64, status: &str, disagreement: bool) -> WindowStatusView {
+    fn window(window: i64, status: Status, disagreement: bool) -> WindowStatusView {
         WindowStatusView {
             window,
             window_start: window * 600,
-            status: status.into(),
-            censored_relayed: u32::from(status == "ok"),
+            status,
+            censored_relayed: u32::from(status == Status::Ok),
             censored_failed: 1,
             free_relayed: 1,
             free_failed: 0,
@@ -419,9 +420,9 @@ mod test {
     #[test]
     fn status_table_shows_latest_counts_and_history_with_gaps() {
         let history = vec![
-            window(10, "ok", true),
-            window(9, "blocked", false),
-            window(7, "down", false),
+            window(10, Status::Ok, true),
+            window(9, Status::Blocked, false),
+            window(7, Status::Down, false),
         ];
         let nodes = vec![
             NodeStatusView {

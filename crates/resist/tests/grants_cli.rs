@@ -23,6 +23,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use common::{NodeProcess, free_port, resist_args, test_node, test_probe, write_file};
 use resist_client::Client;
+use resist_measure::Status;
 use resist_ownership::{AddressKind, Network};
 use resist_payout::Treasury;
 use resist_payout::bitcoin::absolute::LockTime;
@@ -334,7 +335,7 @@ fn the_funder_closes_exports_signs_finalizes_and_broadcasts_with_the_cli() {
             .unwrap();
         if nodes
             .iter()
-            .any(|n| n.history.iter().any(|w| w.status == "ok"))
+            .any(|n| n.history.iter().any(|w| w.status == Status::Ok))
         {
             break;
         }

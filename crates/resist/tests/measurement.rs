@@ -28,7 +28,7 @@ use resist_client::Client;
 use resist_ownership::{AddressKind, Network};
 use resist_process::{CoordinatorCommand, NodeCommand, ProbeCommand};
 use resist_proto::api::NodeStatusView;
-use resist_store::Store;
+use resist_store::prelude::*;
 use tokio::time::Instant;
 
 const ADMIN: &str = "measurement-test-admin-token";
@@ -151,7 +151,7 @@ fn seen(nodes: &[NodeStatusView], port: u16, status: &str) -> bool {
     nodes
         .iter()
         .filter(|n| n.endpoint.port == port)
-        .any(|n| n.history.iter().any(|w| w.status == status))
+        .any(|n| n.history.iter().any(|w| w.status.as_str() == status))
 }
 
 #[test]

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use common::{NodeProcess, resist_command};
 use resist_client::Client;
+use resist_measure::Status;
 use resist_proto::api::{NodeStatusView, OperatorView};
 use tokio::time::Instant;
 
@@ -254,7 +255,7 @@ fn up_runs_a_network_that_continues_where_it_stopped_and_dies_with_it() {
         nodes.iter().all(|n| n
             .history
             .iter()
-            .any(|w| w.window <= last_window && w.status == "ok")),
+            .any(|w| w.window <= last_window && w.status == Status::Ok)),
         "the first run's windows are gone: {nodes:?}"
     );
     let children = children_of(second.pid());

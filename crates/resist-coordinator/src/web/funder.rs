@@ -169,7 +169,7 @@ fn nodes_section(nodes: &[Node], operators: &[Operator], grid: &Grid) -> Markup 
 #[derive(Debug, Default)]
 struct LastReports {
     window: Option<i64>,
-    outcomes: BTreeMap<String, u32>,
+    outcomes: BTreeMap<&'static str, u32>,
 }
 
 fn last_reports(summaries: &[ReportSummary]) -> BTreeMap<i64, LastReports> {
@@ -185,7 +185,7 @@ fn last_reports(summaries: &[ReportSummary]) -> BTreeMap<i64, LastReports> {
                 outcomes: BTreeMap::new(),
             };
         }
-        *last.outcomes.entry(s.outcome.clone()).or_default() += 1;
+        *last.outcomes.entry(s.outcome.as_str()).or_default() += 1;
     }
     by_probe
 }
@@ -259,7 +259,7 @@ fn operators_section(operators: &[Operator], nodes: &[Node]) -> Markup {
                         @for o in operators {
                             tr.operator {
                                 td { "operator " (o.id.0) }
-                                td { (operator_link(&o.payout_address)) }
+                                td { (operator_link(o.payout_address.as_str())) }
                                 td.num { (nodes.iter().filter(|n| n.operator == o.id).count()) }
                                 td { (time(o.created_at.seconds())) }
                             }
@@ -307,7 +307,7 @@ pub(crate) async fn node<S: Store>(
             } }
             tr { th { "Operator" } td {
                 @match &operator {
-                    Some(o) => (operator_link(&o.payout_address)),
+                    Some(o) => (operator_link(o.payout_address.as_str())),
                     None => { "operator " (node.operator.0) },
                 }
             } }
@@ -382,8 +382,8 @@ mod test {
             window,
             node: NodeId(1),
             probe: ProbeId(probe),
-            region: "censored:RU".into(),
-            outcome: outcome.into(),
+            region: "censored:RU".parse().unwrap(),
+            outcome: resist_proto::report::Outcome::from_name(outcome).unwrap(),
             rtt_us: 0,
             sample_bytes: 0,
             sample_us: 0,

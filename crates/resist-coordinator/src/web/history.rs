@@ -103,15 +103,6 @@ fn no_reports() -> Status {
     resist_measure::classify(&[]).status()
 }
 
-/// The status named in a `WindowStatusView` (its `status` is
-/// `Status::as_str`).
-fn parse_status(name: &str) -> Status {
-    crate::web::chart::STATUSES
-        .into_iter()
-        .find(|s| s.as_str() == name)
-        .unwrap_or_else(no_reports)
-}
-
 /// The history of `nodes` over the last `windows` windows (the current one
 /// last).
 pub(crate) async fn load<S: Store>(
@@ -157,7 +148,7 @@ fn densify(
                 .filter(|&&(w, _)| w >= registered_in(s.node))
                 .map(|&(w, start)| {
                     let seen = s.history.iter().find(|h| h.window == w);
-                    let status = seen.map_or_else(no_reports, |h| parse_status(&h.status));
+                    let status = seen.map_or_else(no_reports, |h| h.status);
                     (Cell { start, status }, seen.cloned())
                 })
                 .collect(),
@@ -179,7 +170,7 @@ mod test {
         WindowStatusView {
             window,
             window_start: window * 600,
-            status: status.as_str().to_owned(),
+            status,
             censored_relayed: 0,
             censored_failed: 0,
             free_relayed: 0,

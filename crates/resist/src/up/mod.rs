@@ -27,6 +27,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use clap::Args;
 use resist_client::{Client, ClientError};
+use resist_measure::Status;
 use resist_ownership::{AddressKind, Network};
 use resist_probe::ProbeKey;
 use resist_process::{CoordinatorCommand, NodeCommand, ProbeCommand};
@@ -687,7 +688,7 @@ async fn supervise(
             Ok((nodes, probes)) => {
                 let any_ok = nodes
                     .iter()
-                    .any(|n| n.latest.as_ref().is_some_and(|w| w.status == "ok"));
+                    .any(|n| n.latest.as_ref().is_some_and(|w| w.status == Status::Ok));
                 let line = status::render(
                     &nodes,
                     probes,

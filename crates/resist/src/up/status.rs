@@ -2,6 +2,7 @@
 //! the coordinator's admin API says (so it shows what the coordinator really
 //! classified, not what `resist up` assumes).
 
+use resist_measure::Status;
 use resist_proto::api::NodeStatusView;
 
 /// The status line: the newest window that has ended (`settle` seconds ago, so
@@ -64,11 +65,11 @@ pub(crate) fn render(nodes: &[NodeStatusView], probes: usize, c: Clock) -> Line 
     let (mut ok, mut blocked, mut down, mut unknown, mut waiting) = (0, 0, 0, 0, 0);
     for n in nodes {
         match n.history.iter().find(|w| w.window == window) {
-            Some(w) => match w.status.as_str() {
-                "ok" => ok += 1,
-                "blocked" => blocked += 1,
-                "down" => down += 1,
-                _ => unknown += 1,
+            Some(w) => match w.status {
+                Status::Ok => ok += 1,
+                Status::Blocked => blocked += 1,
+                Status::Down => down += 1,
+                Status::Unknown => unknown += 1,
             },
             None => waiting += 1,
         }
@@ -109,7 +110,7 @@ mod test {
             .map(|&(window, status)| WindowStatusView {
                 window,
                 window_start: window * 30,
-                status: status.into(),
+                status: Status::from_name(status).expect("a status name"),
                 censored_relayed: u32::from(status == "ok"),
                 censored_failed: u32::from(status != "ok"),
                 free_relayed: 1,
