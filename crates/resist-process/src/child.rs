@@ -67,8 +67,8 @@ impl Supervised {
         })
     }
 
-    /// Remembers `log` as the file the child writes to (see
-    /// [`crate::log::LogFile`]), for [`Self::log`].
+    /// Remembers `log` as the file the child writes to (see [`crate::log`]),
+    /// for [`Self::log`].
     pub fn with_log(mut self, log: impl Into<PathBuf>) -> Self {
         self.log = Some(log.into());
         self
