@@ -144,7 +144,7 @@ pub(crate) async fn finalize<S: Store>(
         epoch,
         batch: signed.batch,
         txid: signed.txid.to_string(),
-        state: signed.state.to_string(),
+        state: signed.state,
         recorded_now: signed.recorded_now,
         unsigned_batches: signed.unsigned_batches,
         tx_hex: hex::encode(signed.tx),
@@ -165,7 +165,7 @@ pub(crate) async fn broadcast<S: Store>(
     let (e, txids) = state.ledger().broadcast(epoch).await?;
     Ok(Json(Broadcasted {
         epoch,
-        state: e.state.to_string(),
+        state: e.state,
         txids: txids.iter().map(ToString::to_string).collect(),
     }))
 }
@@ -220,7 +220,7 @@ fn view<S>(
     Ok((
         EpochView {
             epoch: e.epoch,
-            state: e.state.to_string(),
+            state: e.state,
             first_window: e.first_window,
             last_window: e.last_window,
             starts_at: m.windows().start(e.first_window),
@@ -258,7 +258,7 @@ async fn recorded_export<S: Store>(
     let batches = state.store.batches_of(e.epoch).await?;
     Ok(Json(PsbtExport {
         epoch: e.epoch,
-        state: e.state.to_string(),
+        state: e.state,
         built_now,
         batches: batches
             .iter()

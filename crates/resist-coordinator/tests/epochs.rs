@@ -29,7 +29,8 @@ use resist_payout::bitcoin::{
 use resist_payout::{FundingBlock, Treasury, psbt_from_base64};
 use resist_proto::api::Registered;
 use resist_proto::api::epochs::{
-    Broadcasted, CloseRequest, EpochDetail, EpochView, FinalizeRequest, Finalized, PsbtExport,
+    Broadcasted, CloseRequest, EpochDetail, EpochState, EpochView, FinalizeRequest, Finalized,
+    PsbtExport,
 };
 use resist_store::Store;
 
@@ -253,7 +254,7 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
     let start = ok_window(&w, 10).await * 600;
     let (status, e1) = close_status(&w.h, &close(1, 15_000, Some(start))).await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(e1.summary.state, "closed");
+    assert_eq!(e1.summary.state, EpochState::Closed);
     assert_eq!(e1.summary.paid_sat, 0);
     assert!(e1.summary.carried_sat > 0);
     assert!(resist_grants::verify(&e1.report).is_ok());
@@ -349,9 +350,9 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
     assert_eq!(
         listed
             .iter()
-            .map(|e| (e.epoch, e.state.as_str()))
+            .map(|e| (e.epoch, e.state))
             .collect::<Vec<_>>(),
-        vec![(1, "closed"), (2, "closed")]
+        vec![(1, EpochState::Closed), (2, EpochState::Closed)]
     );
 
     // The PSBT: built once; asked again, the same bytes.
@@ -360,7 +361,7 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
         .await
         .unwrap();
     assert!(first.built_now);
-    assert_eq!(first.state, "psbt_exported");
+    assert_eq!(first.state, EpochState::PsbtExported);
     assert_eq!(first.batches.len(), 1);
     let again: PsbtExport = admin
         .post("/api/admin/epochs/2/psbt", None::<&()>)
@@ -432,7 +433,7 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
 
     let done = finalize(&signed).await.unwrap();
     assert!(done.recorded_now);
-    assert_eq!((done.state.as_str(), done.unsigned_batches), ("signed", 0));
+    assert_eq!((done.state, done.unsigned_batches), (EpochState::Signed, 0));
     assert_eq!(done.txid, unsigned.unsigned_tx.compute_txid().to_string());
     let twice = finalize(&signed).await.unwrap();
     assert!(!twice.recorded_now);
@@ -448,7 +449,7 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
         .post("/api/admin/epochs/2/broadcast", None::<&()>)
         .await
         .unwrap();
-    assert_eq!(sent.state, "broadcast");
+    assert_eq!(sent.state, EpochState::Broadcast);
     assert_eq!(sent.txids, vec![done.txid.clone()]);
     let _: Broadcasted = admin
         .post("/api/admin/epochs/2/broadcast", None::<&()>)
@@ -462,7 +463,7 @@ async fn an_epoch_is_closed_exported_signed_and_broadcast_once() {
         done.tx_hex
     );
     let shown: EpochDetail = w.h.client().get("/api/epochs/2").await.unwrap();
-    assert_eq!(shown.summary.state, "broadcast");
+    assert_eq!(shown.summary.state, EpochState::Broadcast);
     assert!(shown.batches[0].signed && shown.batches[0].broadcast);
     assert_eq!(shown.summary.txids, vec![done.txid.clone()]);
     // The same report as a public page, and the list of epochs.
@@ -544,7 +545,7 @@ async fn payout_steps_say_what_is_missing() {
             .post("/api/admin/epochs/1/finalize", Some(&req))
             .await
             .unwrap();
-    assert_eq!(done.state, "signed", "taproot inputs verified and recorded");
+    assert_eq!(done.state, EpochState::Signed, "taproot inputs verified and recorded");
     bare.stop().await;
     w.h.stop().await;
 }
@@ -612,8 +613,8 @@ async fn two_coordinators_racing_pay_once() {
         admin_a.post::<_, Broadcasted>("/api/admin/epochs/1/broadcast", None::<&()>),
         admin_b.post::<_, Broadcasted>("/api/admin/epochs/1/broadcast", None::<&()>)
     );
-    assert_eq!(x.unwrap().state, "broadcast");
-    assert_eq!(y.unwrap().state, "broadcast");
+    assert_eq!(x.unwrap().state, EpochState::Broadcast);
+    assert_eq!(y.unwrap().state, EpochState::Broadcast);
     // Both coordinators share the injected chain: at most a harmless
     // rebroadcast of the same transaction, never a second one.
     let sent = chain_a.sent();

@@ -336,7 +336,7 @@ impl From<&str> for ReceiptStatus {
 
 /// A string schema listing `values`, for fields whose Rust type carries its
 /// own names (a status of `resist-measure`, or an enum with a catch-all).
-fn names_schema<'a>(
+pub(crate) fn names_schema<'a>(
     description: &str,
     values: impl IntoIterator<Item = &'a str>,
 ) -> utoipa::openapi::Object {

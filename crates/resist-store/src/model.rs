@@ -4,6 +4,7 @@
 
 use resist_clock::UnixTime;
 use resist_measure::Observation;
+pub use resist_proto::api::epochs::EpochState;
 use resist_proto::region::Region;
 use resist_proto::report::Outcome;
 use serde::{Deserialize, Serialize};
@@ -341,46 +342,10 @@ impl ReportSummary {
 
 // Grant epochs.
 
-/// Where an epoch's payout stands. Only moves forward, in this order; the
-/// database refuses anything else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum EpochState {
-    /// Scored and published; nothing exported yet.
-    Closed,
-    /// The unsigned payout batches are recorded (re-exporting returns them).
-    PsbtExported,
-    /// Every batch came back signed, was checked, and is recorded.
-    Signed,
-    /// Every batch was handed to the chain source.
-    Broadcast,
-}
-
-impl EpochState {
-    /// The name stored in the database and shown to people.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EpochState::Closed => "closed",
-            EpochState::PsbtExported => "psbt_exported",
-            EpochState::Signed => "signed",
-            EpochState::Broadcast => "broadcast",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Result<EpochState, crate::StoreError> {
-        Ok(match s {
-            "closed" => EpochState::Closed,
-            "psbt_exported" => EpochState::PsbtExported,
-            "signed" => EpochState::Signed,
-            "broadcast" => EpochState::Broadcast,
-            other => return Err(crate::StoreError::Corrupt(format!("epoch state {other:?}"))),
-        })
-    }
-}
-
-impl std::fmt::Display for EpochState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The epoch state stored as `name`; any other text is a corrupt row.
+pub(crate) fn parse_epoch_state(name: &str) -> Result<EpochState, crate::StoreError> {
+    EpochState::from_name(name)
+        .ok_or_else(|| crate::StoreError::Corrupt(format!("epoch state {name:?}")))
 }
 
 /// An epoch to close: its whole windows, budget and published report.

@@ -8,6 +8,59 @@ use resist_grants::Report;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// Where an epoch's payout stands. Only moves forward, in this order; the
+/// coordinator's database refuses anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EpochState {
+    /// Scored and published; nothing exported yet.
+    Closed,
+    /// The unsigned payout batches are recorded (re-exporting returns them).
+    PsbtExported,
+    /// Every batch came back signed, was checked, and is recorded.
+    Signed,
+    /// Every batch was handed to the chain source.
+    Broadcast,
+}
+
+impl EpochState {
+    /// Every state, in the order an epoch goes through them.
+    pub const ALL: [EpochState; 4] = [
+        EpochState::Closed,
+        EpochState::PsbtExported,
+        EpochState::Signed,
+        EpochState::Broadcast,
+    ];
+
+    /// The state's name: in the API, in the database and on pages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpochState::Closed => "closed",
+            EpochState::PsbtExported => "psbt_exported",
+            EpochState::Signed => "signed",
+            EpochState::Broadcast => "broadcast",
+        }
+    }
+
+    /// The state named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<EpochState> {
+        EpochState::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for EpochState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn state_schema() -> utoipa::openapi::Object {
+    super::names_schema(
+        "closed, psbt_exported, signed or broadcast.",
+        EpochState::ALL.map(EpochState::as_str),
+    )
+}
+
 /// Close the next epoch.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +89,8 @@ pub struct EpochView {
     /// Its number.
     pub epoch: i64,
     /// closed, psbt_exported, signed or broadcast.
-    pub state: String,
+    #[schema(schema_with = state_schema)]
+    pub state: EpochState,
     /// First window (Unix seconds of its start = window × window length).
     pub first_window: i64,
     /// Last window, inclusive.
@@ -98,7 +152,8 @@ pub struct PsbtExport {
     /// The epoch.
     pub epoch: i64,
     /// Its state after this request.
-    pub state: String,
+    #[schema(schema_with = state_schema)]
+    pub state: EpochState,
     /// Whether this request built the PSBTs (false: they were recorded
     /// before and are returned unchanged).
     pub built_now: bool,
@@ -134,7 +189,8 @@ pub struct Finalized {
     /// The transaction's id.
     pub txid: String,
     /// The epoch's state after this request.
-    pub state: String,
+    #[schema(schema_with = state_schema)]
+    pub state: EpochState,
     /// False when this batch was recorded signed before (the first signed
     /// transaction stands).
     pub recorded_now: bool,
@@ -150,7 +206,25 @@ pub struct Broadcasted {
     /// The epoch.
     pub epoch: i64,
     /// Its state after this request.
-    pub state: String,
+    #[schema(schema_with = state_schema)]
+    pub state: EpochState,
     /// The transactions sent (or found sent before).
     pub txids: Vec<String>,
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn states_are_named_as_on_the_wire() {
+        for state in EpochState::ALL {
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{}\"", state.as_str()));
+            assert_eq!(EpochState::from_name(state.as_str()), Some(state));
+            assert_eq!(serde_json::from_str::<EpochState>(&json).unwrap(), state);
+        }
+        assert_eq!(EpochState::from_name("open"), None);
+        assert!(EpochState::Closed < EpochState::Broadcast);
+    }
 }

@@ -88,7 +88,7 @@ impl TryFrom<EpochRow> for Epoch {
             last_window: r.last_window,
             budget_sat: non_negative(r.budget_sat, "budget", n)?,
             report: r.report,
-            state: EpochState::parse(&r.state)?,
+            state: crate::model::parse_epoch_state(&r.state)?,
             batches: r
                 .batches
                 .map(|b| non_negative(b, "batch count", n))
@@ -205,7 +205,7 @@ macro_rules! impl_epoch_store {
                     .fetch_one(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                let state = $crate::EpochState::parse(&state)?;
+                let state = $crate::model::parse_epoch_state(&state)?;
                 Ok(if fresh {
                     $crate::Recorded::Now(state)
                 } else {
@@ -304,7 +304,7 @@ macro_rules! impl_epoch_store {
                             .await?;
                     tx.rollback().await?;
                     return match state {
-                        Some(s) => Ok($crate::Recorded::Already($crate::EpochState::parse(&s)?)),
+                        Some(s) => Ok($crate::Recorded::Already($crate::model::parse_epoch_state(&s)?)),
                         None => Err($crate::StoreError::NotFound { what: "epoch" }),
                     };
                 }
