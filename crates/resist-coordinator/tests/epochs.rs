@@ -545,7 +545,11 @@ async fn payout_steps_say_what_is_missing() {
             .post("/api/admin/epochs/1/finalize", Some(&req))
             .await
             .unwrap();
-    assert_eq!(done.state, EpochState::Signed, "taproot inputs verified and recorded");
+    assert_eq!(
+        done.state,
+        EpochState::Signed,
+        "taproot inputs verified and recorded"
+    );
     bare.stop().await;
     w.h.stop().await;
 }

@@ -5,7 +5,7 @@
 
 use resist_clock::UnixTime;
 
-use crate::{Batch, Epoch, EpochState, NewBatch, StoreError};
+use crate::{Batch, Epoch, NewBatch, StoreError};
 
 pub(crate) const EPOCH_INSERT: &str = "INSERT INTO epochs \
      (epoch, prev_epoch, prev_last_window, first_window, last_window, budget_sat, report, \
@@ -304,7 +304,9 @@ macro_rules! impl_epoch_store {
                             .await?;
                     tx.rollback().await?;
                     return match state {
-                        Some(s) => Ok($crate::Recorded::Already($crate::model::parse_epoch_state(&s)?)),
+                        Some(s) => Ok($crate::Recorded::Already($crate::model::parse_epoch_state(
+                            &s,
+                        )?)),
                         None => Err($crate::StoreError::NotFound { what: "epoch" }),
                     };
                 }
