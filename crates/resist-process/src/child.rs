@@ -165,14 +165,8 @@ impl Supervised {
     ) -> Result<T, NotReady> {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(value) = ready() {
-                return Ok(value);
-            }
-            if let Some(status) = self.try_status() {
-                return Err(NotReady::Exited(status));
-            }
-            if Instant::now() >= deadline {
-                return Err(NotReady::TimedOut);
+            if let Some(done) = self.ready_or_gone(&mut ready, deadline) {
+                return done;
             }
             std::thread::sleep(POLL);
         }
@@ -202,17 +196,27 @@ impl Supervised {
     ) -> Result<T, NotReady> {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(value) = ready() {
-                return Ok(value);
-            }
-            if let Some(status) = self.try_status() {
-                return Err(NotReady::Exited(status));
-            }
-            if Instant::now() >= deadline {
-                return Err(NotReady::TimedOut);
+            if let Some(done) = self.ready_or_gone(&mut ready, deadline) {
+                return done;
             }
             tokio::time::sleep(poll).await;
         }
+    }
+
+    /// One look while waiting: `ready`'s value, the child's exit, or the
+    /// deadline passed; `None` to look again.
+    fn ready_or_gone<T>(
+        &mut self,
+        ready: &mut impl FnMut() -> Option<T>,
+        deadline: Instant,
+    ) -> Option<Result<T, NotReady>> {
+        if let Some(value) = ready() {
+            return Some(Ok(value));
+        }
+        if let Some(status) = self.try_status() {
+            return Some(Err(NotReady::Exited(status)));
+        }
+        (Instant::now() >= deadline).then_some(Err(NotReady::TimedOut))
     }
 }
 
