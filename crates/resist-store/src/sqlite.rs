@@ -42,12 +42,19 @@ impl SqliteStore {
 
     /// Opens `dir/coordinator.sqlite3`, creating the directory and the file if
     /// they are missing, and applies the migrations.
+    ///
+    /// The database holds node passwords, the canary key and the
+    /// distribution secret, so the directory is made private to its owner
+    /// (0700) and the file readable by its owner only (0600), also when they
+    /// exist with wider modes; SQLite gives its `-wal` and `-shm` files the
+    /// database file's mode.
     pub async fn open_in(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+        let file = dir.join(SQLITE_FILE_NAME);
+        make_private(dir, &file).map_err(|source| StoreError::DataDir {
             path: dir.to_owned(),
             source,
         })?;
-        Self::connect_with(SqliteConnectOptions::new().filename(dir.join(SQLITE_FILE_NAME))).await
+        Self::connect_with(SqliteConnectOptions::new().filename(file)).await
     }
 
     async fn connect_with(options: SqliteConnectOptions) -> Result<Self, StoreError> {
@@ -76,6 +83,31 @@ impl SqliteStore {
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Creates `dir` (0700) and `file` in it (0600) if missing, and narrows their
+/// modes to those if they are wider.
+fn make_private(dir: &Path, file: &Path) -> std::io::Result<()> {
+    use std::fs::{DirBuilder, OpenOptions, Permissions};
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::set_permissions(dir, Permissions::from_mode(0o700))?;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(file)?;
+    for path in [
+        file.to_owned(),
+        file.with_extension("sqlite3-wal"),
+        file.with_extension("sqlite3-shm"),
+    ] {
+        match std::fs::set_permissions(&path, Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(())
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite);

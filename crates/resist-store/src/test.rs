@@ -71,6 +71,33 @@ async fn sqlite_file_survives_reopen() {
 }
 
 #[tokio::test]
+async fn the_data_dir_and_database_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    // Made by the store.
+    let fresh = dir.path().join("fresh");
+    let s = SqliteStore::open_in(&fresh).await.unwrap();
+    s.meta_get_or_insert("k", "v").await.unwrap();
+    assert_eq!(mode(&fresh), 0o700, "a new data directory");
+    assert_eq!(mode(&fresh.join(SQLITE_FILE_NAME)), 0o600, "a new database");
+    let wal = fresh.join(format!("{SQLITE_FILE_NAME}-wal"));
+    assert!(wal.exists(), "WAL mode keeps a -wal file");
+    assert_eq!(mode(&wal), 0o600, "the WAL holds the same secrets");
+    drop(s);
+    // Left open by an earlier version (0755 and 0644): narrowed on open.
+    let old = dir.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = old.join(SQLITE_FILE_NAME);
+    std::fs::write(&db, b"").unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let s = SqliteStore::open_in(&old).await.unwrap();
+    s.meta_get_or_insert("k", "v").await.unwrap();
+    assert_eq!((mode(&old), mode(&db)), (0o700, 0o600));
+}
+
+#[tokio::test]
 async fn open_in_reports_an_unusable_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
