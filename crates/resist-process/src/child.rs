@@ -19,6 +19,14 @@ use crate::ProcessError;
 /// How often a wait looks at the child (and at its readiness).
 const POLL: Duration = Duration::from_millis(10);
 
+/// The exit a wait for nothing but the exit ended with, if it did not time out.
+fn exited(waited: Result<(), NotReady>) -> Option<ExitStatus> {
+    match waited {
+        Err(NotReady::Exited(status)) => Some(status),
+        _ => None,
+    }
+}
+
 /// Why a child never became ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NotReady {
@@ -130,16 +138,7 @@ impl Supervised {
 
     /// Waits (blocking) up to `within` for it to exit.
     pub fn wait_exit_blocking(&mut self, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.try_status() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
-        }
+        exited(self.wait_ready_blocking(within, || None::<()>))
     }
 
     /// SIGTERM, up to `grace` to exit, then SIGKILL (blocking).
@@ -174,16 +173,7 @@ impl Supervised {
 
     /// Waits up to `within` for it to exit, sleeping on tokio's timer.
     pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.try_status() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
-        }
+        exited(self.wait_ready(within, POLL, || None::<()>).await)
     }
 
     /// Polls `ready` every `poll` until it gives a value, the child exits, or
